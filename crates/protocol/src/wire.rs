@@ -1,0 +1,272 @@
+//! Request and response bodies.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch. Time is always a value passed in, never read.
+pub type UnixMillis = i64;
+
+/// A pull request: `host/owner/name#number`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PullRef {
+    /// Host name, e.g. `github.com` or a GitHub Enterprise host (may carry a port).
+    pub host: String,
+    /// Repository owner (user or organisation).
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// Pull-request number.
+    pub number: u64,
+}
+
+impl std::fmt::Display for PullRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}#{}", self.owner, self.repo, self.number)
+    }
+}
+
+/// A review session's state as the client last knew it.
+///
+/// The server keeps, per id, the record with the highest `revision`; once it
+/// holds an ended record, no later "active" record reopens it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Client-generated id, unique per user.
+    pub id: String,
+    /// The pull request under review.
+    pub pr: PullRef,
+    /// When the session started.
+    pub started_at: UnixMillis,
+    /// When it ended; `None` while in progress.
+    pub ended_at: Option<UnixMillis>,
+    /// Seconds from start to end (or to the last update).
+    pub wall_secs: u64,
+    /// Seconds the page was visible, focused and the user not idle.
+    pub active_secs: u64,
+    /// Monotonic per session; a higher revision supersedes a lower one.
+    pub revision: u64,
+}
+
+/// Which tab of a pull request page is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrTab {
+    /// The discussion.
+    Conversation,
+    /// The commit list.
+    Commits,
+    /// CI checks.
+    Checks,
+    /// The diff.
+    Files,
+}
+
+/// A reviewer's verdict when submitting a review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewVerdict {
+    /// Approve.
+    Approve,
+    /// Request changes.
+    RequestChanges,
+    /// Comment only.
+    Comment,
+}
+
+/// What the reviewer did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActivityKind {
+    /// A comment was posted.
+    CommentPosted,
+    /// A review was submitted.
+    ReviewSubmitted {
+        /// Its verdict.
+        verdict: ReviewVerdict,
+    },
+    /// A file was marked viewed.
+    FileViewed {
+        /// The file's path, if the page showed it.
+        #[serde(default)]
+        path: Option<String>,
+    },
+    /// The reviewer switched to another tab of the pull request.
+    TabSwitched {
+        /// The tab now open.
+        tab: PrTab,
+    },
+}
+
+/// One activity inside a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    /// Client-generated id, unique per user.
+    pub id: String,
+    /// The session it happened in.
+    pub session_id: String,
+    /// When it happened.
+    pub at: UnixMillis,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: ActivityKind,
+}
+
+/// `POST /api/v1/activities/batch` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityBatch {
+    /// At most [`crate::routes::MAX_BATCH_ITEMS`].
+    pub activities: Vec<Activity>,
+}
+
+/// An item the server refused because its id already holds different content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The conflicting id.
+    pub id: String,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// Answer to a batch: every item is accounted for exactly once.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BatchAck {
+    /// Newly stored.
+    pub accepted: u32,
+    /// Already stored with the same content: acknowledged, not stored twice.
+    pub duplicates: u32,
+    /// Same id, different content: not stored.
+    #[serde(default)]
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Answer to a session update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionAck {
+    /// The session as the server now holds it.
+    pub session: SessionRecord,
+    /// Whether this request changed anything.
+    pub applied: bool,
+}
+
+/// `POST /api/v1/beacon` body, sent as `text/plain` on pagehide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeaconPayload {
+    /// The user's beacon key: may record session ends and activities, may read nothing.
+    pub key: String,
+    /// Session states to record.
+    #[serde(default)]
+    pub sessions: Vec<SessionRecord>,
+    /// Activities to record.
+    #[serde(default)]
+    pub activities: Vec<Activity>,
+}
+
+/// Every error the server answers with: a stable code and a human message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Stable, machine-readable code, e.g. `unauthorized`, `too_large`, `bad_request`.
+    pub code: String,
+    /// What went wrong, in words a user understands.
+    pub message: String,
+}
+
+/// `GET /api/v1/health` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Always `"ok"` when the server answers.
+    pub status: String,
+    /// Server version.
+    pub version: String,
+}
+
+/// `GET /api/v1/whoami` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    /// The user the token belongs to.
+    pub user: String,
+}
+
+/// What the extension needs to talk to a server, as one copyable link:
+/// `{server}/pair#token={token}&beacon={beacon_key}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pairing {
+    /// Base URL of the server, e.g. `http://127.0.0.1:8787`.
+    pub server: String,
+    /// API token (Bearer).
+    pub token: String,
+    /// Beacon key.
+    pub beacon_key: String,
+}
+
+impl Pairing {
+    /// The link form, which the options page accepts pasted or opened.
+    pub fn to_link(&self) -> String {
+        format!(
+            "{}/pair#token={}&beacon={}",
+            self.server.trim_end_matches('/'),
+            self.token,
+            self.beacon_key
+        )
+    }
+
+    /// Parses the link form; `None` when any part is missing.
+    pub fn parse_link(link: &str) -> Option<Pairing> {
+        let (base, fragment) = link.trim().split_once("/pair#")?;
+        let mut token = None;
+        let mut beacon = None;
+        for part in fragment.split('&') {
+            match part.split_once('=') {
+                Some(("token", v)) if !v.is_empty() => token = Some(v.to_string()),
+                Some(("beacon", v)) if !v.is_empty() => beacon = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return None;
+        }
+        Some(Pairing {
+            server: base.to_string(),
+            token: token?,
+            beacon_key: beacon?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairing_link_round_trips() {
+        let p = Pairing {
+            server: "http://127.0.0.1:8787".into(),
+            token: "rt_abc".into(),
+            beacon_key: "rb_def".into(),
+        };
+        assert_eq!(
+            p.to_link(),
+            "http://127.0.0.1:8787/pair#token=rt_abc&beacon=rb_def"
+        );
+        assert_eq!(Pairing::parse_link(&p.to_link()), Some(p));
+        assert_eq!(Pairing::parse_link("http://x/pair#token=a"), None);
+        assert_eq!(Pairing::parse_link("ftp://x/pair#token=a&beacon=b"), None);
+    }
+
+    #[test]
+    fn activity_wire_form_is_flat_and_tagged() {
+        let a = Activity {
+            id: "a1".into(),
+            session_id: "s1".into(),
+            at: 5,
+            kind: ActivityKind::ReviewSubmitted {
+                verdict: ReviewVerdict::RequestChanges,
+            },
+        };
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id":"a1","session_id":"s1","at":5,"type":"review_submitted","verdict":"request_changes"})
+        );
+        let back: Activity = serde_json::from_value(json).unwrap();
+        assert_eq!(back, a);
+    }
+}

@@ -1,0 +1,104 @@
+//! Errors: internal ones, and the JSON answers clients get.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use reviewtime_protocol::ApiError;
+
+/// Something failed inside the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The database.
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// The OS random source.
+    #[error("no randomness available: {0}")]
+    Random(String),
+    /// Files or sockets.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A blocking task panicked or was cancelled.
+    #[error("worker task failed: {0}")]
+    Join(String),
+}
+
+/// An error answer: an HTTP status, a stable code and a message in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Human message.
+    pub message: String,
+}
+
+impl Reject {
+    /// 400 with a message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Reject {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_request",
+            message: message.into(),
+        }
+    }
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Reject {
+            status: StatusCode::UNAUTHORIZED,
+            code: "unauthorized",
+            message: message.into(),
+        }
+    }
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Reject {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+        }
+    }
+    /// 409.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Reject {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: message.into(),
+        }
+    }
+    /// 413.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Reject {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "too_large",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ServerError> for Reject {
+    fn from(e: ServerError) -> Self {
+        eprintln!("internal error: {e}");
+        Reject {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "the server failed to handle this request; it was not stored".into(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Reject {
+    fn from(e: rusqlite::Error) -> Self {
+        ServerError::Db(e).into()
+    }
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        let body = ApiError {
+            code: self.code.to_string(),
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

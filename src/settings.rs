@@ -1,0 +1,116 @@
+//! The user's settings: server, credentials, tracked hosts, idle limit.
+//! Validated here so the options page can say in words what is wrong.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ShellError;
+
+/// Key of the settings in `chrome.storage.local`.
+pub const SETTINGS_KEY: &str = "reviewtime.settings";
+
+/// What the options page edits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Base URL of the server, e.g. `http://127.0.0.1:8787`.
+    #[serde(default)]
+    pub server_url: String,
+    /// API token.
+    #[serde(default)]
+    pub token: String,
+    /// Beacon key.
+    #[serde(default)]
+    pub beacon_key: String,
+    /// Origins besides github.com whose pull-request pages are tracked,
+    /// e.g. `https://github.example.com`.
+    #[serde(default)]
+    pub tracked_hosts: Vec<String>,
+    /// Minutes without activity after which a session ends.
+    #[serde(default = "default_idle")]
+    pub idle_limit_minutes: u32,
+}
+
+fn default_idle() -> u32 {
+    15
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            server_url: "http://127.0.0.1:8787".into(),
+            token: String::new(),
+            beacon_key: String::new(),
+            tracked_hosts: Vec::new(),
+            idle_limit_minutes: default_idle(),
+        }
+    }
+}
+
+/// Checks that `url` is an http(s) origin and returns it without a trailing slash.
+pub fn normalise_origin(what: &str, url: &str) -> Result<String, ShellError> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| {
+            ShellError::BadMessage(format!(
+                "{what} must start with http:// or https:// ({url})"
+            ))
+        })?;
+    if rest.is_empty()
+        || rest.contains('/')
+        || rest.contains(' ')
+        || rest.contains('#')
+        || rest.contains('?')
+    {
+        return Err(ShellError::BadMessage(format!(
+            "{what} must be just scheme, host and optional port, like https://github.example.com ({url})"
+        )));
+    }
+    Ok(url.to_string())
+}
+
+/// The match pattern for an origin (match patterns ignore the port).
+pub fn match_pattern(origin: &str) -> String {
+    let (scheme, rest) = origin.split_once("://").unwrap_or(("https", origin));
+    let host = rest.rsplit_once(':').map(|(h, _)| h).unwrap_or(rest);
+    format!("{scheme}://{host}/*")
+}
+
+impl Settings {
+    /// Validates and normalises; the error says what to fix.
+    pub fn validated(mut self) -> Result<Settings, ShellError> {
+        if !self.server_url.trim().is_empty() {
+            self.server_url = normalise_origin("Server URL", &self.server_url)?;
+        }
+        self.token = self.token.trim().to_string();
+        self.beacon_key = self.beacon_key.trim().to_string();
+        let mut hosts = Vec::new();
+        for h in &self.tracked_hosts {
+            if h.trim().is_empty() {
+                continue;
+            }
+            let origin = normalise_origin("Tracked host", h)?;
+            if !hosts.contains(&origin) {
+                hosts.push(origin);
+            }
+        }
+        self.tracked_hosts = hosts;
+        if !(1..=240).contains(&self.idle_limit_minutes) {
+            return Err(ShellError::BadMessage(
+                "Idle limit must be between 1 and 240 minutes".into(),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Match patterns for the dynamically registered content script.
+    pub fn content_script_matches(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .tracked_hosts
+            .iter()
+            .map(|h| match_pattern(h))
+            .collect();
+        out.dedup();
+        out
+    }
+}
