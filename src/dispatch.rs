@@ -1,7 +1,6 @@
 //! The entry point: load the snapshot, let the core decide, perform, save.
 
-use reviewtime_core::state::State;
-use reviewtime_core::status::Status;
+use reviewtime_core::{Engine, State, Status};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -84,10 +83,14 @@ async fn handle(message: JsValue) -> Result<Reply, ShellError> {
         }
         _ => {}
     }
-    let mut state = load().await?;
-    state.messages_handled += 1;
-    save(&state).await?;
-    let status = Status::of(&state);
+    let (state, recovered) = load().await?;
+    let mut engine = Engine::new(state);
+    if recovered {
+        engine.count_recovered_corrupt();
+    }
+    engine.count_message();
+    save(engine.state()).await?;
+    let status = engine.status(js_sys::Date::now() as i64);
     Ok(match message {
         Message::Status => Reply::Status { status },
         Message::Hello { url } => Reply::Hello {
@@ -107,28 +110,30 @@ async fn load_settings() -> Result<Settings, ShellError> {
     }
 }
 
-async fn load() -> Result<State, ShellError> {
+/// The stored snapshot, or a fresh one; `true` when an unreadable one was set aside.
+async fn load() -> Result<(State, bool), ShellError> {
     let Some(raw) = chrome::storage_get(STATE_KEY).await? else {
-        return Ok(State::new(new_install_id()));
+        return Ok((fresh_state(), false));
     };
     let text = raw.as_string().unwrap_or_default();
     match State::from_json(&text) {
-        Ok(state) => Ok(state),
+        Ok(state) => Ok((state, false)),
         Err(_) => {
             // Keep what we could not read, then start clean rather than crash.
             chrome::storage_set(CORRUPT_KEY, &raw).await?;
-            Ok(State::new(new_install_id()))
+            Ok((fresh_state(), true))
         }
     }
 }
 
 async fn save(state: &State) -> Result<(), ShellError> {
-    let json = serde_json::to_string(state).map_err(|e| ShellError::Encode(e.to_string()))?;
+    let json = state.to_json();
     chrome::storage_set(STATE_KEY, &JsValue::from_str(&json)).await
 }
 
-fn new_install_id() -> String {
-    let a = (js_sys::Math::random() * 4_294_967_296.0) as u64;
-    let b = (js_sys::Math::random() * 4_294_967_296.0) as u64;
-    format!("{:016x}", (a << 32) | b)
+/// A new install: its id and jitter seed are the shell's to choose (the core takes no randomness).
+fn fresh_state() -> State {
+    let word = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    let id = (word() << 32) | word();
+    State::new(format!("{id:016x}"), (word() << 32) | word())
 }

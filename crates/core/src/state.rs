@@ -1,9 +1,87 @@
-//! The persisted snapshot: one serialisable, versioned value.
+//! The persisted snapshot: one serialisable, versioned value that the shell
+//! loads on every wake and saves after every change.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
+use crate::dead_letter::DeadLetters;
+use crate::outbox::Outbox;
+use crate::rng::SplitMix64;
+use crate::session::{TabId, TabSession};
+use crate::UnixMillis;
+
 /// Version of the snapshot layout this build writes.
-pub const CURRENT_VERSION: u32 = 1;
+pub const CURRENT_VERSION: u32 = 2;
+
+/// Whether the engine may talk to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "auth", rename_all = "snake_case")]
+pub enum Auth {
+    /// No credentials yet: queue, do not send.
+    #[default]
+    Unpaired,
+    /// Credentials present and not rejected.
+    Ready,
+    /// The server rejected the credentials: paused until the user signs in again.
+    Rejected {
+        /// When.
+        since: UnixMillis,
+        /// 401 or 403.
+        status: u16,
+    },
+}
+
+/// What the engine believes about the network.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "link", rename_all = "snake_case")]
+pub enum Link {
+    /// Requests may go.
+    #[default]
+    Online,
+    /// The browser says it is offline; wait for it to come back (or the alarm's probe).
+    Offline,
+    /// The last request never reached a server; probe again at `probe_at`.
+    Unreachable {
+        /// Next probe.
+        probe_at: UnixMillis,
+        /// Probes failed in a row, for their backoff.
+        failures: u32,
+    },
+}
+
+/// What the one request in flight carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InFlightItems {
+    /// A session state.
+    Session {
+        /// Session id.
+        id: String,
+        /// Its revision.
+        revision: u64,
+    },
+    /// A batch of activities.
+    Batch {
+        /// Activity ids.
+        ids: Vec<String>,
+    },
+}
+
+/// The one request in flight. Its expiry means a worker killed mid-request
+/// never blocks later syncs (ARCHITECTURE.md invariant 6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    /// Matches the response to the request.
+    pub request_id: u64,
+    /// What it carries.
+    pub items: InFlightItems,
+    /// When it went.
+    pub started_at: UnixMillis,
+    /// After this, it is presumed lost.
+    pub expires_at: UnixMillis,
+}
 
 /// Everything the extension must remember between service-worker lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,29 +90,124 @@ pub struct State {
     pub version: u32,
     /// Random per-install id chosen by the shell; prefixes client-generated ids.
     pub install_id: String,
-    /// Messages the background has answered over its whole life (all worker restarts).
+    /// Counter for ids.
+    pub next_seq: u64,
+    /// Jitter source, seeded by the shell.
+    pub rng: SplitMix64,
+    /// Policies.
+    pub config: Config,
+    /// Open sessions by tab.
+    pub tabs: BTreeMap<TabId, TabSession>,
+    /// The tab visible in the focused window, if Chrome has focus.
+    pub focused_tab: Option<TabId>,
+    /// Whether the machine reports the user idle or locked.
+    pub user_idle: bool,
+    /// What waits.
+    pub outbox: Outbox,
+    /// What failed for good.
+    pub dead: DeadLetters,
+    /// The request in flight.
+    pub in_flight: Option<InFlight>,
+    /// Credentials.
+    pub auth: Auth,
+    /// Network.
+    pub link: Link,
+    /// Items per batch now; halves on 413, grows back on success.
+    pub batch_cap: usize,
+    /// Send what is ready now rather than after the flush delay.
+    pub flush_requested: bool,
+    /// Last acknowledged request.
+    pub last_success_at: Option<UnixMillis>,
+    /// The last failure, in words.
+    pub last_error: Option<String>,
+    /// Request ids.
+    pub next_request_id: u64,
+    /// Messages answered over the install's life.
     pub messages_handled: u64,
+    /// Snapshots found unreadable and set aside.
+    pub recovered_corrupt: u32,
+    /// Inputs refused as malformed or out of place.
+    pub rejected_inputs: u64,
+    /// Requests whose worker died before the answer came.
+    pub abandoned_requests: u64,
 }
 
 impl State {
     /// A fresh state for a new install.
-    pub fn new(install_id: impl Into<String>) -> Self {
+    pub fn new(install_id: impl Into<String>, seed: u64) -> Self {
+        let config = Config::default();
         State {
             version: CURRENT_VERSION,
             install_id: install_id.into(),
+            next_seq: 0,
+            rng: SplitMix64::new(seed),
+            batch_cap: config.max_batch_items,
+            config,
+            tabs: BTreeMap::new(),
+            focused_tab: None,
+            user_idle: false,
+            outbox: Outbox::default(),
+            dead: DeadLetters::default(),
+            in_flight: None,
+            auth: Auth::Unpaired,
+            link: Link::Online,
+            flush_requested: false,
+            last_success_at: None,
+            last_error: None,
+            next_request_id: 1,
             messages_handled: 0,
+            recovered_corrupt: 0,
+            rejected_inputs: 0,
+            abandoned_requests: 0,
         }
     }
 
-    /// Parses a stored snapshot.
-    pub fn from_json(raw: &str) -> Result<State, LoadError> {
-        let state: State =
-            serde_json::from_str(raw).map_err(|e| LoadError::Parse(e.to_string()))?;
-        if state.version != CURRENT_VERSION {
-            return Err(LoadError::UnknownVersion(state.version));
-        }
-        Ok(state)
+    /// Serialises the snapshot.
+    pub fn to_json(&self) -> String {
+        // A State holds only strings, numbers, maps with integer keys and
+        // enums: serde_json cannot fail on it.
+        serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// Parses a stored snapshot, migrating older layouts.
+    pub fn from_json(raw: &str) -> Result<State, LoadError> {
+        let value: serde_json::Value =
+            serde_json::from_str(raw).map_err(|e| LoadError::Parse(e.to_string()))?;
+        let version = value
+            .get("version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| LoadError::Parse("no version field".into()))?;
+        match version {
+            1 => migrate_v1(&value),
+            2 => {
+                let state: State =
+                    serde_json::from_value(value).map_err(|e| LoadError::Parse(e.to_string()))?;
+                state
+                    .config
+                    .validate()
+                    .map_err(|e| LoadError::Parse(e.to_string()))?;
+                Ok(state)
+            }
+            v => Err(LoadError::UnknownVersion(v)),
+        }
+    }
+}
+
+/// Version 1 (the foundation release) held only the install id and a message counter.
+fn migrate_v1(value: &serde_json::Value) -> Result<State, LoadError> {
+    let install_id = value
+        .get("install_id")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| LoadError::Parse("v1 snapshot without install_id".into()))?;
+    let seed = install_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let mut state = State::new(install_id, seed);
+    state.messages_handled = value
+        .get("messages_handled")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    Ok(state)
 }
 
 /// Why a stored snapshot could not be used.
@@ -45,5 +218,47 @@ pub enum LoadError {
     Parse(String),
     /// Written by a newer build.
     #[error("stored state has unknown version {0}")]
-    UnknownVersion(u32),
+    UnknownVersion(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let s = State::new("abc", 5);
+        assert_eq!(State::from_json(&s.to_json()), Ok(s));
+    }
+
+    #[test]
+    fn v1_migrates_keeping_id_and_counter() {
+        let s =
+            State::from_json(r#"{"version":1,"install_id":"feed","messages_handled":7}"#).unwrap();
+        assert_eq!(
+            (s.version, s.install_id.as_str(), s.messages_handled),
+            (2, "feed", 7)
+        );
+        assert!(s.outbox.is_empty());
+    }
+
+    #[test]
+    fn garbage_and_future_versions_are_errors_not_panics() {
+        assert!(matches!(
+            State::from_json("{not json"),
+            Err(LoadError::Parse(_))
+        ));
+        assert!(matches!(
+            State::from_json("[1,2]"),
+            Err(LoadError::Parse(_))
+        ));
+        assert!(matches!(
+            State::from_json(r#"{"version":2,"install_id":5}"#),
+            Err(LoadError::Parse(_))
+        ));
+        assert_eq!(
+            State::from_json(r#"{"version":99}"#),
+            Err(LoadError::UnknownVersion(99))
+        );
+    }
 }

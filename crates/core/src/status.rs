@@ -1,22 +1,126 @@
-//! The status the popup shows.
+//! What the popup and badge show.
 
+use reviewtime_protocol::PullRef;
 use serde::{Deserialize, Serialize};
+
+use crate::state::{Auth, Link, State};
+use crate::UnixMillis;
+
+/// The overall sync state, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// Nothing waits.
+    AllSynced,
+    /// Items are on their way.
+    Syncing,
+    /// No network: items wait, no attempts are used.
+    Offline,
+    /// Not paired, or the server rejected the credentials.
+    SignedOut,
+    /// Requests failed and are being retried.
+    Failing,
+}
+
+/// A session in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenSession {
+    /// Session id.
+    pub id: String,
+    /// The pull request.
+    pub pr: PullRef,
+    /// Start.
+    pub started_at: UnixMillis,
+    /// Seconds so far.
+    pub wall_secs: u64,
+    /// Active seconds so far.
+    pub active_secs: u64,
+}
 
 /// A summary of the background's state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
-    /// Name and version of the engine that answered.
+    /// Name and version of the engine.
     pub engine: String,
+    /// Overall state.
+    pub state: SyncState,
+    /// Whether credentials are set at all.
+    pub paired: bool,
+    /// Last acknowledged request.
+    pub last_success_at: Option<UnixMillis>,
+    /// Items waiting.
+    pub waiting: usize,
+    /// Earliest retry among failed items.
+    pub next_retry_at: Option<UnixMillis>,
+    /// Dead letters held.
+    pub dead_letters: usize,
+    /// Dead letters evicted past the cap.
+    pub evicted: u64,
+    /// Items inside evicted dead letters.
+    pub evicted_items: u64,
+    /// The last failure, in words.
+    pub last_error: Option<String>,
+    /// Sessions in progress.
+    pub open_sessions: Vec<OpenSession>,
     /// Messages answered over the install's life.
     pub messages_handled: u64,
+    /// Snapshots found unreadable and set aside.
+    pub recovered_corrupt: u32,
+    /// Inputs refused as malformed.
+    pub rejected_inputs: u64,
 }
 
 impl Status {
-    /// The status of `state`.
-    pub fn of(state: &crate::state::State) -> Status {
+    /// The status of `state` at `now`.
+    pub fn of(state: &State, now: UnixMillis) -> Status {
+        let failing = state.outbox.retries().any(|r| r.attempts > 0);
+        let waiting = state.outbox.len();
+        let sync_state = if state.auth != Auth::Ready {
+            SyncState::SignedOut
+        } else if state.link != Link::Online {
+            SyncState::Offline
+        } else if failing {
+            SyncState::Failing
+        } else if waiting > 0 || state.in_flight.is_some() {
+            SyncState::Syncing
+        } else {
+            SyncState::AllSynced
+        };
+        let next_retry_at = state
+            .outbox
+            .retries()
+            .filter(|r| r.attempts > 0)
+            .map(|r| r.retry_at)
+            .min();
+        let open_sessions = state
+            .tabs
+            .values()
+            .map(|s| {
+                let wall = (now - s.started_at).max(0);
+                OpenSession {
+                    id: s.id.clone(),
+                    pr: s.pr.clone(),
+                    started_at: s.started_at,
+                    wall_secs: (wall / 1000) as u64,
+                    active_secs: (s.active_at(now).min(wall) / 1000) as u64,
+                }
+            })
+            .collect();
         Status {
             engine: concat!("reviewtime-core ", env!("CARGO_PKG_VERSION")).to_string(),
+            state: sync_state,
+            paired: state.auth != Auth::Unpaired,
+            last_success_at: state.last_success_at,
+            waiting,
+            next_retry_at,
+            dead_letters: state.dead.entries.len(),
+            evicted: state.dead.evicted,
+            evicted_items: state.dead.evicted_items,
+            last_error: state.last_error.clone(),
+            open_sessions,
             messages_handled: state.messages_handled,
+            recovered_corrupt: state.recovered_corrupt,
+            rejected_inputs: state.rejected_inputs,
         }
     }
 }

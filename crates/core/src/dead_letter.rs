@@ -1,0 +1,138 @@
+//! The dead-letter queue: items that can never succeed, kept for the user to
+//! retry, discard or export. Capped; every eviction is counted, never silent.
+
+use std::collections::VecDeque;
+
+use reviewtime_protocol::{Activity, SessionRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::UnixMillis;
+
+/// What a dead letter carried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeadPayload {
+    /// A session's state (usually its end).
+    Session {
+        /// The record.
+        record: SessionRecord,
+    },
+    /// A batch of activities.
+    Activities {
+        /// The activities.
+        items: Vec<Activity>,
+    },
+}
+
+impl DeadPayload {
+    /// How many items it holds.
+    pub fn item_count(&self) -> u64 {
+        match self {
+            DeadPayload::Session { .. } => 1,
+            DeadPayload::Activities { items } => items.len() as u64,
+        }
+    }
+}
+
+/// One failed sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Local id, for retry and discard.
+    pub id: String,
+    /// When it was given up on.
+    pub failed_at: UnixMillis,
+    /// The last HTTP status, if a server answered.
+    pub status: Option<u16>,
+    /// Why, in words.
+    pub reason: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// What it carried.
+    pub payload: DeadPayload,
+}
+
+/// The queue and its accounting.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeadLetters {
+    /// Oldest first.
+    pub entries: VecDeque<DeadLetter>,
+    /// Entries evicted past the cap.
+    pub evicted: u64,
+    /// Items inside evicted entries.
+    pub evicted_items: u64,
+    /// Entries ever added.
+    pub added: u64,
+    /// Entries the user retried or discarded.
+    pub released: u64,
+}
+
+impl DeadLetters {
+    /// Adds an entry, evicting the oldest past `cap`; returns how many were evicted.
+    pub fn push(&mut self, mut entry: DeadLetter, cap: usize) -> u64 {
+        self.added += 1;
+        entry.id = format!("dl-{}", self.added);
+        let mut evicted = 0;
+        while self.entries.len() >= cap.max(1) {
+            if let Some(old) = self.entries.pop_front() {
+                self.evicted += 1;
+                self.evicted_items += old.payload.item_count();
+                evicted += 1;
+            }
+        }
+        self.entries.push_back(entry);
+        evicted
+    }
+
+    /// Removes the entries `id` names (all when `None`) and returns them.
+    pub fn take(&mut self, id: Option<&str>) -> Vec<DeadLetter> {
+        let (taken, kept): (Vec<_>, Vec<_>) = self
+            .entries
+            .drain(..)
+            .partition(|e| id.is_none_or(|id| e.id == id));
+        self.entries = kept.into();
+        self.released += taken.len() as u64;
+        taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize) -> DeadLetter {
+        DeadLetter {
+            id: String::new(),
+            failed_at: n as i64,
+            status: Some(400),
+            reason: "bad".into(),
+            attempts: 1,
+            payload: DeadPayload::Activities { items: Vec::new() },
+        }
+    }
+
+    #[test]
+    fn cap_evicts_oldest_and_counts() {
+        let mut q = DeadLetters::default();
+        let evicted: u64 = (0..53).map(|n| q.push(entry(n), 50)).sum();
+        assert_eq!(evicted, 3);
+        assert_eq!(q.entries.len(), 50);
+        assert_eq!(q.evicted, 3);
+        assert_eq!(q.added, 53);
+        assert_eq!(q.entries.front().map(|e| e.failed_at), Some(3));
+        assert_eq!(q.entries.back().map(|e| e.id.as_str()), Some("dl-53"));
+    }
+
+    #[test]
+    fn take_one_or_all() {
+        let mut q = DeadLetters::default();
+        for n in 0..3 {
+            q.push(entry(n), 50);
+        }
+        assert_eq!(q.take(Some("dl-2")).len(), 1);
+        assert_eq!(q.take(Some("dl-2")).len(), 0);
+        assert_eq!(q.take(None).len(), 2);
+        assert!(q.entries.is_empty());
+        assert_eq!(q.released, 3);
+        assert_eq!(q.added, q.entries.len() as u64 + q.evicted + q.released);
+    }
+}

@@ -1,0 +1,1054 @@
+//! The engine: `handle` an event at `now`, then `poll_effect` until `None`,
+//! and arm a wake-up at `poll_timeout` (quinn-proto's shape).
+//!
+//! Effects come out in a fixed order — `Persist` before any `Send` — so the
+//! shell cannot send something it has not saved (ARCHITECTURE.md invariant 1).
+
+use std::collections::HashSet;
+
+use reviewtime_protocol::{
+    routes, Activity, ActivityBatch, ActivityKind, ApiError, BatchAck, SessionAck, SessionRecord,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::backoff::Backoff;
+use crate::batch;
+use crate::classify::{classify_status, StatusClass};
+use crate::dead_letter::{DeadLetter, DeadPayload};
+use crate::outbox::Retry;
+use crate::session::{PrPage, TabId, TabSession};
+use crate::state::{Auth, InFlight, InFlightItems, Link, State};
+use crate::status::Status;
+use crate::UnixMillis;
+
+/// The machine's idle state, from `chrome.idle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdleState {
+    /// The user is there.
+    Active,
+    /// No input for a while.
+    Idle,
+    /// Screen locked.
+    Locked,
+}
+
+/// How a request ended, as the shell saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum HttpResult {
+    /// A server answered.
+    Reply {
+        /// Status code.
+        status: u16,
+        /// The Retry-After header, if any.
+        retry_after: Option<String>,
+        /// The body.
+        body: String,
+    },
+    /// The request never reached a server (DNS, refused, reset).
+    NetworkError {
+        /// What the browser said.
+        message: String,
+    },
+    /// No answer within the timeout; the server may have processed it.
+    Timeout,
+    /// The browser says it is offline; nothing was sent.
+    Offline,
+}
+
+/// Everything that can happen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A content script reports its page: on load, in-page navigation, visibility or focus change.
+    Page {
+        /// The tab.
+        tab: TabId,
+        /// The pull request, or `None` for any other page.
+        page: Option<PrPage>,
+        /// Whether the page is visible.
+        visible: bool,
+        /// Whether the page has focus.
+        focused: bool,
+    },
+    /// The user typed, clicked or scrolled in a tab.
+    UserInput {
+        /// The tab.
+        tab: TabId,
+    },
+    /// A review action.
+    Activity {
+        /// The tab.
+        tab: TabId,
+        /// What happened.
+        kind: ActivityKind,
+    },
+    /// A tab closed.
+    TabClosed {
+        /// The tab.
+        tab: TabId,
+    },
+    /// `chrome.idle` changed.
+    Idle {
+        /// The new state.
+        state: IdleState,
+    },
+    /// The focused window's active tab changed; `None` when Chrome lost focus.
+    WindowFocus {
+        /// The tab, if any.
+        tab: Option<TabId>,
+    },
+    /// The 1-minute alarm: flush everything due, probe the network.
+    Alarm,
+    /// A wake-up the engine asked for.
+    Tick,
+    /// The browser is online again.
+    Online,
+    /// The browser went offline.
+    Offline,
+    /// Credentials were (re-)entered.
+    SignedIn,
+    /// Credentials were removed.
+    SignedOut,
+    /// The user asked to sync now.
+    SyncNow,
+    /// A request finished.
+    Response {
+        /// The request's id.
+        request_id: u64,
+        /// How it ended.
+        result: HttpResult,
+    },
+    /// Retry dead letters (one, or all when `id` is `None`): back to the outbox, attempts reset.
+    RetryDead {
+        /// Which.
+        id: Option<String>,
+    },
+    /// Discard dead letters (one, or all when `id` is `None`).
+    DiscardDead {
+        /// Which.
+        id: Option<String>,
+    },
+}
+
+/// HTTP method of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    /// PUT.
+    #[serde(rename = "PUT")]
+    Put,
+    /// POST.
+    #[serde(rename = "POST")]
+    Post,
+}
+
+/// A request for the shell to make (with the server URL and token it holds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Echo it back in [`Event::Response`].
+    pub id: u64,
+    /// Method.
+    pub method: Method,
+    /// Path under the server URL.
+    pub path: String,
+    /// JSON body.
+    pub body: String,
+    /// Abort after this many ms.
+    pub timeout_ms: i64,
+}
+
+/// What the shell must do, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+#[must_use]
+pub enum Effect {
+    /// Save [`Engine::state`] now, before anything else.
+    Persist,
+    /// Make this request and feed the result back as [`Event::Response`].
+    Send(Request),
+    /// Wake the engine with [`Event::Tick`] at this time (the 1-minute alarm stays as the safety net).
+    Wake {
+        /// When.
+        at: UnixMillis,
+    },
+    /// Show this status (badge, popup).
+    Notify(Box<Status>),
+}
+
+/// What the content script should hold for its beacon: the session as if it ended now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeaconPreview {
+    /// The session, ended at `now`.
+    pub session: SessionRecord,
+    /// Its activities not yet acknowledged.
+    pub activities: Vec<Activity>,
+}
+
+/// The sync engine over one [`State`].
+#[derive(Debug)]
+pub struct Engine {
+    state: State,
+    persist: bool,
+    send: Option<Request>,
+    wake: Option<UnixMillis>,
+    notify: Option<Status>,
+}
+
+impl Engine {
+    /// An engine over a loaded snapshot.
+    pub fn new(state: State) -> Self {
+        Engine {
+            state,
+            persist: false,
+            send: None,
+            wake: None,
+            notify: None,
+        }
+    }
+
+    /// The snapshot to persist.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Gives the snapshot back.
+    pub fn into_state(self) -> State {
+        self.state
+    }
+
+    /// The status at `now`.
+    pub fn status(&self, now: UnixMillis) -> Status {
+        Status::of(&self.state, now)
+    }
+
+    /// Counts one answered message (for the popup's diagnostics).
+    pub fn count_message(&mut self) {
+        self.state.messages_handled += 1;
+        self.persist = true;
+    }
+
+    /// Counts one refused input (malformed message).
+    pub fn count_rejected(&mut self) {
+        self.state.rejected_inputs += 1;
+        self.persist = true;
+    }
+
+    /// Records that the shell set aside an unreadable snapshot.
+    pub fn count_recovered_corrupt(&mut self) {
+        self.state.recovered_corrupt += 1;
+        self.state.last_error = Some(
+            "stored sync state was unreadable; it was set aside and sync started clean".into(),
+        );
+        self.persist = true;
+    }
+
+    /// Feeds one event at `now`.
+    pub fn handle(&mut self, event: Event, now: UnixMillis) {
+        self.settle(now);
+        match event {
+            Event::Page {
+                tab,
+                page,
+                visible,
+                focused,
+            } => self.on_page(tab, page, visible, focused, now),
+            Event::UserInput { tab } => {
+                if let Some(s) = self.state.tabs.get_mut(&tab) {
+                    s.last_activity_at = now;
+                }
+            }
+            Event::Activity { tab, kind } => self.on_activity(tab, kind, now),
+            Event::TabClosed { tab } => {
+                if self.state.focused_tab == Some(tab) {
+                    self.state.focused_tab = None;
+                }
+                self.end_session(tab, now);
+            }
+            Event::Idle { state } => {
+                self.state.user_idle = state != IdleState::Active;
+                if state == IdleState::Active {
+                    for s in self.state.tabs.values_mut() {
+                        if s.visible {
+                            s.last_activity_at = now;
+                        }
+                    }
+                }
+            }
+            Event::WindowFocus { tab } => self.state.focused_tab = tab,
+            Event::Alarm => {
+                self.refresh_open_sessions(now);
+                self.state.flush_requested = true;
+                self.probe_now(now);
+            }
+            Event::Tick => {}
+            Event::Online => {
+                self.state.link = Link::Online;
+                self.state.flush_requested = true;
+            }
+            Event::Offline => {
+                self.state.link = Link::Offline;
+            }
+            Event::SignedIn => {
+                self.state.auth = Auth::Ready;
+                self.state.flush_requested = true;
+                self.probe_now(now);
+            }
+            Event::SignedOut => self.state.auth = Auth::Unpaired,
+            Event::SyncNow => {
+                self.state.flush_requested = true;
+                self.probe_now(now);
+                for r in self.retries_mut() {
+                    r.retry_at = r.retry_at.min(now);
+                }
+            }
+            Event::Response { request_id, result } => self.on_response(request_id, result, now),
+            Event::RetryDead { id } => self.retry_dead(id.as_deref(), now),
+            Event::DiscardDead { id } => {
+                self.state.dead.take(id.as_deref());
+            }
+        }
+        self.reconcile_active(now);
+        self.start_request(now);
+        self.persist = true;
+        self.wake = self.poll_timeout();
+        self.notify = Some(self.status(now));
+    }
+
+    /// The next effect to perform; `None` when done.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        if std::mem::take(&mut self.persist) {
+            return Some(Effect::Persist);
+        }
+        if let Some(r) = self.send.take() {
+            return Some(Effect::Send(r));
+        }
+        if let Some(at) = self.wake.take() {
+            return Some(Effect::Wake { at });
+        }
+        self.notify.take().map(|s| Effect::Notify(Box::new(s)))
+    }
+
+    /// When the engine next needs a [`Event::Tick`]: a flush or retry falling
+    /// due, an idle session to end, an in-flight request to presume lost.
+    pub fn poll_timeout(&self) -> Option<UnixMillis> {
+        let st = &self.state;
+        let idle = st
+            .tabs
+            .values()
+            .map(|s| s.idle_deadline(st.config.idle_limit_ms))
+            .min();
+        let in_flight = st.in_flight.as_ref().map(|f| f.expires_at);
+        let send = if st.in_flight.is_none() {
+            self.next_send_at()
+        } else {
+            None
+        };
+        [idle, in_flight, send].into_iter().flatten().min()
+    }
+
+    /// The session in `tab` as if it ended at `now`, for the content script's beacon.
+    pub fn beacon_preview(&self, tab: TabId, now: UnixMillis) -> Option<BeaconPreview> {
+        let mut s = self.state.tabs.get(&tab)?.clone();
+        s.set_active(false, now);
+        let session = s.record(now, true);
+        let activities = self
+            .state
+            .outbox
+            .activities
+            .iter()
+            .filter(|a| a.activity.session_id == s.id)
+            .map(|a| a.activity.clone())
+            .collect();
+        Some(BeaconPreview {
+            session,
+            activities,
+        })
+    }
+
+    /// The dead-letter queue as JSON, for export.
+    pub fn export_dead_letters(&self) -> String {
+        #[derive(Serialize)]
+        struct Export<'a> {
+            dead_letters: &'a std::collections::VecDeque<DeadLetter>,
+            evicted: u64,
+            evicted_items: u64,
+        }
+        serde_json::to_string_pretty(&Export {
+            dead_letters: &self.state.dead.entries,
+            evicted: self.state.dead.evicted,
+            evicted_items: self.state.dead.evicted_items,
+        })
+        .unwrap_or_default()
+    }
+
+    // ---- sessions ----
+
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.state.next_seq += 1;
+        format!(
+            "{}-{prefix}{:x}",
+            self.state.install_id, self.state.next_seq
+        )
+    }
+
+    /// Ends sessions idle past the limit and forgets an in-flight marker past its expiry.
+    fn settle(&mut self, now: UnixMillis) {
+        let limit = self.state.config.idle_limit_ms;
+        let idle: Vec<(TabId, UnixMillis)> = self
+            .state
+            .tabs
+            .iter()
+            .filter(|(_, s)| s.idle_deadline(limit) <= now)
+            .map(|(t, s)| (*t, s.idle_deadline(limit)))
+            .collect();
+        for (tab, at) in idle {
+            self.end_session(tab, at);
+        }
+        if self
+            .state
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.expires_at <= now)
+        {
+            self.state.in_flight = None;
+            self.state.abandoned_requests += 1;
+        }
+    }
+
+    fn on_page(
+        &mut self,
+        tab: TabId,
+        page: Option<PrPage>,
+        visible: bool,
+        focused: bool,
+        now: UnixMillis,
+    ) {
+        if focused {
+            self.state.focused_tab = Some(tab);
+        } else if self.state.focused_tab == Some(tab) {
+            self.state.focused_tab = None;
+        }
+        let same_pr = match (self.state.tabs.get(&tab), &page) {
+            (Some(s), Some(p)) => s.pr == p.pr,
+            _ => false,
+        };
+        if !same_pr {
+            self.end_session(tab, now);
+        }
+        let Some(page) = page else { return };
+        if same_pr {
+            let mut switched = None;
+            if let Some(s) = self.state.tabs.get_mut(&tab) {
+                s.visible = visible;
+                if visible {
+                    s.last_activity_at = now;
+                }
+                if page.tab.is_some() && page.tab != s.page_tab {
+                    s.page_tab = page.tab;
+                    switched = page.tab;
+                }
+            }
+            if let Some(t) = switched {
+                self.on_activity(tab, ActivityKind::TabSwitched { tab: t }, now);
+            }
+            return;
+        }
+        let id = self.next_id("s");
+        let mut session = TabSession::start(id, &page, visible, now);
+        let record = session.record(now, false);
+        self.state.tabs.insert(tab, session);
+        self.state.outbox.queue_session(record, now);
+    }
+
+    fn on_activity(&mut self, tab: TabId, kind: ActivityKind, now: UnixMillis) {
+        let Some(session_id) = self.state.tabs.get_mut(&tab).map(|s| {
+            s.last_activity_at = now;
+            s.id.clone()
+        }) else {
+            self.state.rejected_inputs += 1;
+            return;
+        };
+        let id = self.next_id("a");
+        self.state.outbox.queue_activity(
+            Activity {
+                id,
+                session_id,
+                at: now,
+                kind,
+            },
+            now,
+        );
+    }
+
+    /// Ends the session in `tab` at `at` and sends its end at once, ahead of everything else.
+    fn end_session(&mut self, tab: TabId, at: UnixMillis) {
+        let Some(mut s) = self.state.tabs.remove(&tab) else {
+            return;
+        };
+        s.set_active(false, at);
+        let record = s.record(at, true);
+        self.state.outbox.queue_session(record, at);
+        self.state.flush_requested = true;
+    }
+
+    fn refresh_open_sessions(&mut self, now: UnixMillis) {
+        let mut records = Vec::new();
+        for s in self.state.tabs.values_mut() {
+            records.push(s.record(now, false));
+        }
+        for r in records {
+            self.state.outbox.queue_session(r, now);
+        }
+    }
+
+    fn reconcile_active(&mut self, now: UnixMillis) {
+        let focused = self.state.focused_tab;
+        let idle = self.state.user_idle;
+        for (tab, s) in self.state.tabs.iter_mut() {
+            s.set_active(s.visible && focused == Some(*tab) && !idle, now);
+        }
+    }
+
+    // ---- sending ----
+
+    fn probe_now(&mut self, now: UnixMillis) {
+        match &mut self.state.link {
+            Link::Unreachable { probe_at, .. } => *probe_at = (*probe_at).min(now),
+            // An alarm or sign-in while "offline" probes: if the browser's online
+            // event was missed while the worker slept, this recovers; if it is
+            // still offline, the probe costs no attempt.
+            link @ Link::Offline => {
+                *link = Link::Unreachable {
+                    probe_at: now,
+                    failures: 0,
+                }
+            }
+            Link::Online => {}
+        }
+    }
+
+    fn retries_mut(&mut self) -> impl Iterator<Item = &mut Retry> {
+        let ob = &mut self.state.outbox;
+        ob.sessions
+            .iter_mut()
+            .map(|s| &mut s.retry)
+            .chain(ob.activities.iter_mut().map(|a| &mut a.retry))
+    }
+
+    fn may_send(&self, now: UnixMillis) -> bool {
+        self.state.auth == Auth::Ready
+            && match self.state.link {
+                Link::Online => true,
+                Link::Offline => false,
+                Link::Unreachable { probe_at, .. } => probe_at <= now,
+            }
+    }
+
+    /// When something becomes sendable, ignoring the in-flight marker.
+    fn next_send_at(&self) -> Option<UnixMillis> {
+        let st = &self.state;
+        if st.auth != Auth::Ready || st.outbox.is_empty() {
+            return None;
+        }
+        let gate = match st.link {
+            Link::Online => i64::MIN,
+            Link::Offline => return None,
+            Link::Unreachable { probe_at, .. } => probe_at,
+        };
+        let delay = st.config.flush_delay_ms;
+        let flush = st.flush_requested;
+        let ended = st
+            .outbox
+            .sessions
+            .iter()
+            .filter(|p| p.record.ended_at.is_some())
+            .map(|p| p.retry.retry_at);
+        let open = st
+            .outbox
+            .sessions
+            .iter()
+            .filter(|p| p.record.ended_at.is_none())
+            .map(|p| {
+                if flush || p.retry.attempts > 0 {
+                    p.retry.retry_at
+                } else {
+                    p.retry.retry_at.max(p.queued_at + delay)
+                }
+            });
+        let full = st.outbox.activities.len() >= st.batch_cap;
+        let acts = st.outbox.activities.iter().map(|a| {
+            if flush || full || a.retry.attempts > 0 {
+                a.retry.retry_at
+            } else {
+                a.retry.retry_at.max(a.queued_at + delay)
+            }
+        });
+        ended.chain(open).chain(acts).min().map(|t| t.max(gate))
+    }
+
+    fn start_request(&mut self, now: UnixMillis) {
+        if self.state.in_flight.is_some() || !self.may_send(now) {
+            return;
+        }
+        match self.next_send_at() {
+            Some(at) if at <= now => {}
+            _ => {
+                if self.state.outbox.is_empty() {
+                    self.state.flush_requested = false;
+                }
+                return;
+            }
+        }
+        let flush = self.state.flush_requested;
+        let delay = self.state.config.flush_delay_ms;
+        let due = |queued_at: UnixMillis, retry: &Retry| {
+            retry.retry_at <= now && (flush || retry.attempts > 0 || queued_at + delay <= now)
+        };
+        // Session ends first, then other session states, then activities.
+        let session = self
+            .state
+            .outbox
+            .sessions
+            .iter()
+            .find(|p| p.record.ended_at.is_some() && p.retry.retry_at <= now)
+            .or_else(|| {
+                self.state
+                    .outbox
+                    .sessions
+                    .iter()
+                    .find(|p| due(p.queued_at, &p.retry))
+            })
+            .map(|p| p.record.clone());
+        if let Some(record) = session {
+            let body = serde_json::to_string(&record).unwrap_or_default();
+            let items = InFlightItems::Session {
+                id: record.id.clone(),
+                revision: record.revision,
+            };
+            self.launch(
+                Method::Put,
+                format!("{}/{}", routes::SESSIONS, record.id),
+                body,
+                items,
+                now,
+            );
+            return;
+        }
+        let full = self.state.outbox.activities.len() >= self.state.batch_cap;
+        let ready: Vec<usize> = self
+            .state
+            .outbox
+            .activities
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.retry.retry_at <= now && (full || due(a.queued_at, &a.retry)))
+            .map(|(i, _)| i)
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
+        let sizes = ready.iter().map(|&i| self.state.outbox.activities[i].size);
+        let n = batch::cut(
+            sizes,
+            self.state.batch_cap,
+            self.state.config.max_batch_bytes,
+        );
+        if n == 0 {
+            // The first ready item can never fit in any request.
+            let i = ready[0];
+            if let Some(item) = self.state.outbox.activities.remove(i) {
+                let reason = format!(
+                    "activity is {} bytes, larger than any request may be",
+                    item.size
+                );
+                self.dead_letter(
+                    DeadPayload::Activities {
+                        items: vec![item.activity],
+                    },
+                    None,
+                    reason,
+                    item.retry.attempts,
+                    now,
+                );
+            }
+            return self.start_request(now);
+        }
+        let activities: Vec<Activity> = ready[..n]
+            .iter()
+            .map(|&i| self.state.outbox.activities[i].activity.clone())
+            .collect();
+        let ids = activities.iter().map(|a| a.id.clone()).collect();
+        let body = serde_json::to_string(&ActivityBatch { activities }).unwrap_or_default();
+        self.launch(
+            Method::Post,
+            routes::ACTIVITIES_BATCH.to_string(),
+            body,
+            InFlightItems::Batch { ids },
+            now,
+        );
+    }
+
+    fn launch(
+        &mut self,
+        method: Method,
+        path: String,
+        body: String,
+        items: InFlightItems,
+        now: UnixMillis,
+    ) {
+        let id = self.state.next_request_id;
+        self.state.next_request_id += 1;
+        let timeout_ms = self.state.config.request_timeout_ms;
+        self.state.in_flight = Some(InFlight {
+            request_id: id,
+            items,
+            started_at: now,
+            expires_at: now + timeout_ms + self.state.config.in_flight_grace_ms,
+        });
+        self.send = Some(Request {
+            id,
+            method,
+            path,
+            body,
+            timeout_ms,
+        });
+    }
+
+    // ---- responses ----
+
+    fn on_response(&mut self, request_id: u64, result: HttpResult, now: UnixMillis) {
+        let Some(flight) = self.state.in_flight.take_if(|f| f.request_id == request_id) else {
+            // An answer to a request presumed lost: its items are still queued and
+            // will be sent again; the server's deduplication absorbs the repeat.
+            return;
+        };
+        let items = flight.items;
+        match result {
+            HttpResult::Offline => self.state.link = Link::Offline,
+            HttpResult::NetworkError { message } => {
+                let failures = match self.state.link {
+                    Link::Unreachable { failures, .. } => failures + 1,
+                    _ => 1,
+                };
+                let ceiling = Backoff {
+                    base_ms: self.state.config.backoff.base_ms,
+                    cap_ms: self.state.config.probe_cap_ms,
+                };
+                let probe_at = ceiling
+                    .retry_at(now, failures, &mut self.state.rng)
+                    .max(now + 250);
+                self.state.link = Link::Unreachable { probe_at, failures };
+                self.state.last_error = Some(format!("cannot reach the server: {message}"));
+            }
+            HttpResult::Timeout => self.transient(
+                &items,
+                None,
+                None,
+                "the server did not answer in time".into(),
+                now,
+            ),
+            HttpResult::Reply {
+                status,
+                retry_after,
+                body,
+            } => {
+                self.state.link = Link::Online;
+                match classify_status(status) {
+                    StatusClass::Success => self.success(&items, &body, status, now),
+                    StatusClass::Transient => {
+                        let asked = retry_after
+                            .as_deref()
+                            .and_then(|v| crate::retry_after::parse(v, now))
+                            .map(|t| t.min(now + self.state.config.max_retry_after_ms));
+                        self.transient(
+                            &items,
+                            asked,
+                            Some(status),
+                            server_reason(status, &body),
+                            now,
+                        )
+                    }
+                    StatusClass::Auth => {
+                        self.state.auth = Auth::Rejected { since: now, status };
+                        self.state.last_error = Some(server_reason(status, &body));
+                    }
+                    StatusClass::TooLarge => self.too_large(&items, status, &body, now),
+                    StatusClass::Permanent => {
+                        let reason = server_reason(status, &body);
+                        self.permanent(&items, Some(status), reason, now)
+                    }
+                }
+            }
+        }
+    }
+
+    fn success(&mut self, items: &InFlightItems, body: &str, status: u16, now: UnixMillis) {
+        match items {
+            InFlightItems::Session { id, revision } => {
+                match serde_json::from_str::<SessionAck>(body) {
+                    Ok(ack) if ack.session.id == *id => {
+                        self.state
+                            .outbox
+                            .sessions
+                            .retain(|p| !(p.record.id == *id && p.record.revision <= *revision));
+                    }
+                    _ => {
+                        return self.permanent(
+                            items,
+                            Some(status),
+                            "the server's answer could not be read".into(),
+                            now,
+                        )
+                    }
+                }
+            }
+            InFlightItems::Batch { ids } => match serde_json::from_str::<BatchAck>(body) {
+                Ok(ack)
+                    if ack.accepted as usize + ack.duplicates as usize + ack.conflicts.len()
+                        == ids.len() =>
+                {
+                    let conflicts: HashSet<&str> =
+                        ack.conflicts.iter().map(|c| c.id.as_str()).collect();
+                    let sent: HashSet<&str> = ids.iter().map(String::as_str).collect();
+                    let mut conflicted = Vec::new();
+                    let mut attempts = 0;
+                    self.state.outbox.activities.retain(|a| {
+                        if !sent.contains(a.activity.id.as_str()) {
+                            return true;
+                        }
+                        if conflicts.contains(a.activity.id.as_str()) {
+                            attempts = attempts.max(a.retry.attempts);
+                            conflicted.push(a.activity.clone());
+                        }
+                        false
+                    });
+                    if !conflicted.is_empty() {
+                        let reason = ack
+                            .conflicts
+                            .first()
+                            .map(|c| c.reason.clone())
+                            .unwrap_or_default();
+                        self.dead_letter(
+                            DeadPayload::Activities { items: conflicted },
+                            Some(409),
+                            format!("conflict: {reason}"),
+                            attempts,
+                            now,
+                        );
+                    }
+                    self.state.batch_cap =
+                        (self.state.batch_cap * 2).min(self.state.config.max_batch_items);
+                }
+                _ => {
+                    return self.permanent(
+                        items,
+                        Some(status),
+                        "the server's answer could not be read".into(),
+                        now,
+                    )
+                }
+            },
+        }
+        self.state.last_success_at = Some(now);
+        if self.state.dead.entries.is_empty() {
+            self.state.last_error = None;
+        }
+    }
+
+    fn transient(
+        &mut self,
+        items: &InFlightItems,
+        asked: Option<UnixMillis>,
+        status: Option<u16>,
+        reason: String,
+        now: UnixMillis,
+    ) {
+        let cfg = self.state.config.clone();
+        let mut give_up = Vec::new();
+        let fail = |retry: &mut Retry, rng: &mut crate::rng::SplitMix64| -> bool {
+            retry.attempts += 1;
+            let first = *retry.first_failure_at.get_or_insert(now);
+            retry.last_error = Some(reason.clone());
+            retry.last_status = status;
+            if retry.attempts >= cfg.max_attempts && now - first >= cfg.dead_letter_after_ms {
+                return true;
+            }
+            let jittered = cfg.backoff.retry_at(now, retry.attempts, rng);
+            retry.retry_at = asked.map_or(jittered, |a| a.max(jittered));
+            false
+        };
+        let rng = &mut self.state.rng;
+        match items {
+            InFlightItems::Session { id, .. } => {
+                if let Some(i) = self
+                    .state
+                    .outbox
+                    .sessions
+                    .iter()
+                    .position(|p| p.record.id == *id)
+                {
+                    if fail(&mut self.state.outbox.sessions[i].retry, rng) {
+                        let p = self.state.outbox.sessions.remove(i);
+                        give_up.push((DeadPayload::Session { record: p.record }, p.retry.attempts));
+                    }
+                }
+            }
+            InFlightItems::Batch { ids } => {
+                let sent: HashSet<&str> = ids.iter().map(String::as_str).collect();
+                let mut dead = Vec::new();
+                let mut attempts = 0;
+                let mut kept =
+                    std::collections::VecDeque::with_capacity(self.state.outbox.activities.len());
+                for mut a in self.state.outbox.activities.drain(..) {
+                    if sent.contains(a.activity.id.as_str()) && fail(&mut a.retry, rng) {
+                        attempts = attempts.max(a.retry.attempts);
+                        dead.push(a.activity);
+                    } else {
+                        kept.push_back(a);
+                    }
+                }
+                self.state.outbox.activities = kept;
+                if !dead.is_empty() {
+                    give_up.push((DeadPayload::Activities { items: dead }, attempts));
+                }
+            }
+        }
+        self.state.last_error = Some(reason.clone());
+        for (payload, attempts) in give_up {
+            self.dead_letter(
+                payload,
+                status,
+                format!("gave up after {attempts} attempts: {reason}"),
+                attempts,
+                now,
+            );
+        }
+    }
+
+    fn too_large(&mut self, items: &InFlightItems, status: u16, body: &str, now: UnixMillis) {
+        if let InFlightItems::Batch { ids } = items {
+            if ids.len() > 1 {
+                // Split: the next batch carries half as many items; no attempt is used.
+                self.state.batch_cap = (ids.len() / 2).max(1);
+                self.state.flush_requested = true;
+                return;
+            }
+        }
+        self.permanent(items, Some(status), server_reason(status, body), now)
+    }
+
+    fn permanent(
+        &mut self,
+        items: &InFlightItems,
+        status: Option<u16>,
+        reason: String,
+        now: UnixMillis,
+    ) {
+        match items {
+            InFlightItems::Session { id, revision } => {
+                let Some(i) = self
+                    .state
+                    .outbox
+                    .sessions
+                    .iter()
+                    .position(|p| p.record.id == *id)
+                else {
+                    return;
+                };
+                if self.state.outbox.sessions[i].record.revision > *revision {
+                    // A newer state is queued; it may well succeed. Only the sent revision failed.
+                    return;
+                }
+                let p = self.state.outbox.sessions.remove(i);
+                self.dead_letter(
+                    DeadPayload::Session { record: p.record },
+                    status,
+                    reason,
+                    p.retry.attempts + 1,
+                    now,
+                );
+            }
+            InFlightItems::Batch { ids } => {
+                let sent: HashSet<&str> = ids.iter().map(String::as_str).collect();
+                let mut dead = Vec::new();
+                let mut attempts = 0;
+                self.state.outbox.activities.retain(|a| {
+                    if sent.contains(a.activity.id.as_str()) {
+                        attempts = attempts.max(a.retry.attempts + 1);
+                        dead.push(a.activity.clone());
+                        false
+                    } else {
+                        true
+                    }
+                });
+                if !dead.is_empty() {
+                    self.dead_letter(
+                        DeadPayload::Activities { items: dead },
+                        status,
+                        reason,
+                        attempts,
+                        now,
+                    );
+                }
+            }
+        }
+    }
+
+    fn dead_letter(
+        &mut self,
+        payload: DeadPayload,
+        status: Option<u16>,
+        reason: String,
+        attempts: u32,
+        now: UnixMillis,
+    ) {
+        let entry = DeadLetter {
+            id: String::new(),
+            failed_at: now,
+            status,
+            reason: reason.clone(),
+            attempts,
+            payload,
+        };
+        let evicted = self
+            .state
+            .dead
+            .push(entry, self.state.config.dead_letter_cap);
+        self.state.last_error = Some(if evicted > 0 {
+            format!("{reason} (the failed-sync list is full: {evicted} oldest entries dropped)")
+        } else {
+            reason
+        });
+    }
+
+    fn retry_dead(&mut self, id: Option<&str>, now: UnixMillis) {
+        for entry in self.state.dead.take(id) {
+            match entry.payload {
+                DeadPayload::Session { record } => self.state.outbox.queue_session(record, now),
+                DeadPayload::Activities { items } => {
+                    for a in items {
+                        self.state.outbox.queue_activity(a, now);
+                    }
+                }
+            }
+        }
+        self.state.flush_requested = true;
+        self.probe_now(now);
+    }
+}
+
+/// The server's error message if it sent our JSON error, else the status in words.
+fn server_reason(status: u16, body: &str) -> String {
+    match serde_json::from_str::<ApiError>(body) {
+        Ok(e) => format!("HTTP {status} {}: {}", e.code, e.message),
+        Err(_) => {
+            let excerpt: String = body.chars().take(120).collect();
+            if excerpt.trim().is_empty() {
+                format!("HTTP {status}")
+            } else {
+                format!("HTTP {status}: {}", excerpt.trim())
+            }
+        }
+    }
+}

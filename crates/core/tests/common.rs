@@ -1,0 +1,115 @@
+//! A test harness: an engine, a clock, and helpers to answer requests.
+#![allow(dead_code)]
+
+use reviewtime_core::protocol::{BatchAck, PullRef, SessionAck, SessionRecord};
+use reviewtime_core::session::PrPage;
+use reviewtime_core::{Effect, Engine, Event, HttpResult, Request, State};
+
+pub struct Harness {
+    pub engine: Engine,
+    pub now: i64,
+}
+
+pub const T0: i64 = 1_700_000_000_000;
+
+pub fn pr(n: u64) -> PrPage {
+    PrPage {
+        pr: PullRef {
+            host: "github.com".into(),
+            owner: "octo".into(),
+            repo: "widgets".into(),
+            number: n,
+        },
+        tab: None,
+    }
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let mut h = Harness {
+            engine: Engine::new(State::new("test", 1)),
+            now: T0,
+        };
+        h.handle(Event::SignedIn);
+        h
+    }
+
+    /// Handles an event and returns the effects.
+    pub fn handle(&mut self, event: Event) -> Vec<Effect> {
+        self.engine.handle(event, self.now);
+        std::iter::from_fn(|| self.engine.poll_effect()).collect()
+    }
+
+    pub fn sends(effects: &[Effect]) -> Vec<Request> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn handle_sends(&mut self, event: Event) -> Vec<Request> {
+        Self::sends(&self.handle(event))
+    }
+
+    pub fn advance(&mut self, ms: i64) -> Vec<Request> {
+        self.now += ms;
+        self.handle_sends(Event::Tick)
+    }
+
+    pub fn open(&mut self, tab: i64, n: u64) -> Vec<Request> {
+        self.handle_sends(Event::Page {
+            tab,
+            page: Some(pr(n)),
+            visible: true,
+            focused: true,
+        })
+    }
+
+    pub fn reply(
+        &mut self,
+        req: &Request,
+        status: u16,
+        retry_after: Option<&str>,
+        body: String,
+    ) -> Vec<Request> {
+        self.handle_sends(Event::Response {
+            request_id: req.id,
+            result: HttpResult::Reply {
+                status,
+                retry_after: retry_after.map(str::to_string),
+                body,
+            },
+        })
+    }
+
+    /// What a healthy server answers to `req`.
+    pub fn ok_body(req: &Request) -> String {
+        if req.path.ends_with("/batch") {
+            let n = serde_json::from_str::<serde_json::Value>(&req.body).unwrap()["activities"]
+                .as_array()
+                .unwrap()
+                .len();
+            serde_json::to_string(&BatchAck {
+                accepted: n as u32,
+                duplicates: 0,
+                conflicts: vec![],
+            })
+            .unwrap()
+        } else {
+            let session: SessionRecord = serde_json::from_str(&req.body).unwrap();
+            serde_json::to_string(&SessionAck {
+                session,
+                applied: true,
+            })
+            .unwrap()
+        }
+    }
+
+    pub fn ok(&mut self, req: &Request) -> Vec<Request> {
+        let body = Self::ok_body(req);
+        self.reply(req, 200, None, body)
+    }
+}

@@ -1,0 +1,375 @@
+//! The engine's behaviour, one promise per test.
+
+mod common;
+
+use common::{pr, Harness};
+use reviewtime_core::protocol::{ActivityKind, ReviewVerdict, SessionRecord};
+use reviewtime_core::{Effect, Engine, Event, HttpResult, State, SyncState};
+
+fn comment() -> Event {
+    Event::Activity {
+        tab: 1,
+        kind: ActivityKind::CommentPosted,
+    }
+}
+
+fn attempts(h: &Harness) -> Vec<u32> {
+    let st = h.engine.state();
+    st.outbox
+        .sessions
+        .iter()
+        .map(|s| s.retry.attempts)
+        .chain(st.outbox.activities.iter().map(|a| a.retry.attempts))
+        .collect()
+}
+
+#[test]
+fn a_session_end_is_persisted_then_sent_in_the_same_event_ahead_of_queued_activities() {
+    let mut h = Harness::new();
+    let start = h.open(1, 7);
+    assert!(
+        start.is_empty(),
+        "a session start waits for the flush delay"
+    );
+    h.handle(comment());
+    h.now += 1_000;
+    let effects = h.handle(Event::TabClosed { tab: 1 });
+    assert!(
+        matches!(effects[0], Effect::Persist),
+        "persist comes first: {effects:?}"
+    );
+    assert!(matches!(effects[1], Effect::Send(_)));
+    let sends = Harness::sends(&effects);
+    assert_eq!(sends.len(), 1, "one request at a time");
+    let record: SessionRecord = serde_json::from_str(&sends[0].body).unwrap();
+    assert_eq!(record.ended_at, Some(h.now));
+    assert_eq!(record.wall_secs, 1);
+    // After the end is acknowledged, the activity follows at once.
+    let next = h.ok(&sends[0]);
+    assert_eq!(next.len(), 1);
+    assert!(next[0].path.ends_with("/activities/batch"));
+    assert!(h.ok(&next[0]).is_empty());
+    assert!(h.engine.state().outbox.is_empty());
+    assert_eq!(h.engine.status(h.now).state, SyncState::AllSynced);
+}
+
+#[test]
+fn activities_wait_for_the_flush_delay_or_a_full_batch() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    h.handle(comment());
+    assert!(h.advance(2_999).is_empty(), "not before 3 s");
+    let first = h.advance(1);
+    assert_eq!(first.len(), 1, "the session start goes first");
+    assert!(first[0].path.starts_with("/api/v1/sessions/"));
+    let batch = h.ok(&first[0]);
+    assert_eq!(batch.len(), 1);
+    h.ok(&batch[0]);
+    // A full batch goes at once.
+    let mut sent = Vec::new();
+    for _ in 0..100 {
+        sent.extend(h.handle_sends(comment()));
+    }
+    assert_eq!(sent.len(), 1, "the hundredth activity fills a batch");
+    let body: serde_json::Value = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!(body["activities"].as_array().unwrap().len(), 100);
+    assert!(sent[0].body.len() <= 60 * 1024);
+}
+
+#[test]
+fn the_alarm_flushes_whatever_waits() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    let sent = h.handle_sends(Event::Alarm);
+    assert_eq!(sent.len(), 1);
+}
+
+#[test]
+fn a_5xx_backs_off_with_jitter_and_a_429_honours_retry_after() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    let req = h.handle_sends(Event::Alarm).remove(0);
+    assert!(h.reply(&req, 503, None, String::new()).is_empty());
+    let retry_at = h.engine.state().outbox.sessions[0].retry.retry_at;
+    assert!(
+        (h.now..=h.now + 1_000).contains(&retry_at),
+        "first retry within the 1 s ceiling"
+    );
+    assert_eq!(h.engine.status(h.now).state, SyncState::Failing);
+    assert_eq!(h.engine.poll_timeout(), Some(retry_at.max(h.now)));
+    h.now = retry_at;
+    let req = h.handle_sends(Event::Tick).remove(0);
+    h.reply(&req, 429, Some("120"), String::new());
+    let retry_at = h.engine.state().outbox.sessions[0].retry.retry_at;
+    assert!(retry_at >= h.now + 120_000, "Retry-After honoured");
+    assert!(h.advance(119_000).is_empty());
+    assert_eq!(h.advance(1_000 + 2_000).len(), 1);
+    assert_eq!(attempts(&h), vec![2]);
+}
+
+#[test]
+fn offline_uses_no_attempts_and_coming_back_online_sends_at_once() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    let req = h.handle_sends(Event::Alarm).remove(0);
+    h.handle(Event::Response {
+        request_id: req.id,
+        result: HttpResult::NetworkError {
+            message: "refused".into(),
+        },
+    });
+    assert_eq!(attempts(&h), vec![0]);
+    assert_eq!(h.engine.status(h.now).state, SyncState::Offline);
+    h.handle(Event::Offline);
+    for _ in 0..30 {
+        assert!(
+            h.advance(60_000).is_empty(),
+            "nothing is sent while the browser is offline"
+        );
+    }
+    let sent = h.handle_sends(Event::Online);
+    assert_eq!(sent.len(), 1, "online sends at once");
+    assert_eq!(attempts(&h), vec![0]);
+}
+
+#[test]
+fn a_401_pauses_everything_until_sign_in_and_nothing_is_dead_lettered() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    let req = h.handle_sends(Event::Alarm).remove(0);
+    h.reply(
+        &req,
+        401,
+        None,
+        r#"{"code":"unauthorized","message":"unknown token"}"#.into(),
+    );
+    assert_eq!(h.engine.status(h.now).state, SyncState::SignedOut);
+    h.handle(Event::TabClosed { tab: 1 });
+    assert!(h.handle_sends(Event::Alarm).is_empty());
+    assert!(h.engine.state().dead.entries.is_empty());
+    let sent = h.handle_sends(Event::SignedIn);
+    assert_eq!(sent.len(), 1);
+    let record: SessionRecord = serde_json::from_str(&sent[0].body).unwrap();
+    assert!(
+        record.ended_at.is_some(),
+        "the newest state (the end) is what goes"
+    );
+}
+
+#[test]
+fn a_413_splits_the_batch_and_a_400_dead_letters_with_status_and_reason() {
+    let mut h = Harness::new();
+    let s = h.open(1, 7);
+    assert!(s.is_empty());
+    let start = h.handle_sends(Event::Alarm).remove(0);
+    assert!(h.ok(&start).is_empty());
+    let mut sent = Vec::new();
+    for _ in 0..100 {
+        sent.extend(h.handle_sends(comment()));
+    }
+    let next = h.reply(&sent[0], 413, None, String::new());
+    assert_eq!(next.len(), 1, "split batch goes at once");
+    let body: serde_json::Value = serde_json::from_str(&next[0].body).unwrap();
+    assert_eq!(body["activities"].as_array().unwrap().len(), 50);
+    assert_eq!(
+        attempts(&h).iter().sum::<u32>(),
+        0,
+        "a split costs no attempt"
+    );
+    let after = h.reply(
+        &next[0],
+        400,
+        None,
+        r#"{"code":"bad_request","message":"activity x: at must be positive"}"#.into(),
+    );
+    let dead = &h.engine.state().dead.entries;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].status, Some(400));
+    assert!(
+        dead[0].reason.contains("at must be positive"),
+        "{}",
+        dead[0].reason
+    );
+    assert_eq!(after.len(), 1, "the rest goes on");
+    h.ok(&after[0]);
+    assert!(h.engine.state().outbox.is_empty());
+    // Retry puts it back with attempts reset; the server now accepts it.
+    let retried = h.handle_sends(Event::RetryDead {
+        id: Some("dl-1".into()),
+    });
+    assert_eq!(retried.len(), 1);
+    h.ok(&retried[0]);
+    assert!(h.engine.state().dead.entries.is_empty() && h.engine.state().outbox.is_empty());
+    let export: serde_json::Value = serde_json::from_str(&h.engine.export_dead_letters()).unwrap();
+    assert_eq!(export["dead_letters"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn transient_failures_dead_letter_only_after_10_attempts_and_24_hours() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    let mut req = h.handle_sends(Event::Alarm).remove(0);
+    for n in 1..=200 {
+        h.reply(&req, 500, None, "oops".into());
+        if !h.engine.state().dead.entries.is_empty() {
+            let first = h.engine.state().dead.entries[0].clone();
+            assert!(n >= 10, "not before 10 attempts (gave up at {n})");
+            assert!(h.now - common::T0 >= 24 * 3_600_000, "not before 24 h");
+            assert_eq!(first.status, Some(500));
+            return;
+        }
+        h.now += 10 * 60_000;
+        let sent = h.handle_sends(Event::Alarm);
+        req = sent.into_iter().next().expect("retried");
+    }
+    panic!("never dead-lettered");
+}
+
+#[test]
+fn the_dead_letter_cap_evicts_and_counts() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    let req = h.handle_sends(Event::Alarm).remove(0);
+    h.ok(&req);
+    for _ in 0..55 {
+        h.handle(comment());
+        let req = h.advance(3_000).remove(0);
+        assert!(req.path.ends_with("/batch"));
+        h.reply(&req, 422, None, String::new());
+    }
+    let st = h.engine.status(h.now);
+    assert_eq!((st.dead_letters, st.evicted, st.evicted_items), (50, 5, 5));
+    assert!(st.last_error.unwrap().contains("5 oldest") || h.engine.state().dead.evicted == 5);
+}
+
+#[test]
+fn two_tabs_on_the_same_pr_never_count_the_same_seconds_twice() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    h.open(2, 7); // focus moves to tab 2
+    h.now += 60_000;
+    let st = h.engine.status(h.now);
+    let total: u64 = st.open_sessions.iter().map(|s| s.active_secs).sum();
+    assert_eq!(total, 60);
+    h.handle(Event::Idle {
+        state: reviewtime_core::IdleState::Idle,
+    });
+    h.now += 60_000;
+    let total: u64 = h
+        .engine
+        .status(h.now)
+        .open_sessions
+        .iter()
+        .map(|s| s.active_secs)
+        .sum();
+    assert_eq!(total, 60, "idle time is not active time");
+}
+
+#[test]
+fn an_idle_session_ends_at_the_idle_limit_and_navigating_off_the_pr_ends_it() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    assert_eq!(h.engine.poll_timeout(), Some(common::T0 + 3_000));
+    h.now += 40 * 60_000;
+    let sent = h.handle_sends(Event::Tick);
+    let record: SessionRecord = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!(record.ended_at, Some(common::T0 + 15 * 60_000));
+    h.ok(&sent[0]);
+    h.open(1, 8);
+    let sent = h.handle_sends(Event::Page {
+        tab: 1,
+        page: None,
+        visible: true,
+        focused: true,
+    });
+    let record: SessionRecord = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!(record.pr.number, 8);
+    assert!(record.ended_at.is_some());
+}
+
+#[test]
+fn switching_pr_tabs_is_recorded_and_a_review_is_an_activity() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    let mut page = pr(7);
+    page.tab = Some(reviewtime_core::protocol::PrTab::Files);
+    h.handle(Event::Page {
+        tab: 1,
+        page: Some(page),
+        visible: true,
+        focused: true,
+    });
+    h.handle(Event::Activity {
+        tab: 1,
+        kind: ActivityKind::ReviewSubmitted {
+            verdict: ReviewVerdict::Approve,
+        },
+    });
+    let kinds: Vec<_> = h
+        .engine
+        .state()
+        .outbox
+        .activities
+        .iter()
+        .map(|a| a.activity.kind.clone())
+        .collect();
+    assert_eq!(kinds.len(), 2);
+    assert_eq!(h.engine.state().tabs.len(), 1, "same PR, same session");
+    // An activity for a tab with no session is refused and counted.
+    h.handle(Event::Activity {
+        tab: 99,
+        kind: ActivityKind::CommentPosted,
+    });
+    assert_eq!(h.engine.state().rejected_inputs, 1);
+}
+
+#[test]
+fn a_worker_killed_mid_request_never_blocks_later_syncs() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    let req = h.handle_sends(Event::Alarm).remove(0);
+    // The worker dies: the next wake loads the persisted snapshot, in-flight marker included.
+    let saved = h.engine.state().to_json();
+    h.engine = Engine::new(State::from_json(&saved).unwrap());
+    assert!(h.advance(1_000).is_empty(), "one sync at a time");
+    let again = h.advance(30_000);
+    assert_eq!(again.len(), 1, "the marker expired");
+    assert_ne!(again[0].id, req.id);
+    // The stale answer to the first request changes nothing.
+    h.ok(&req);
+    assert_eq!(h.engine.state().outbox.len(), 1);
+    h.ok(&again[0]);
+    assert!(h.engine.state().outbox.is_empty());
+    assert_eq!(h.engine.state().abandoned_requests, 1);
+}
+
+#[test]
+fn a_garbled_success_is_dead_lettered() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    let req = h.handle_sends(Event::Alarm).remove(0);
+    h.reply(&req, 200, None, "<html>proxy</html>".into());
+    assert_eq!(h.engine.state().dead.entries.len(), 1);
+    assert!(h.engine.state().dead.entries[0]
+        .reason
+        .contains("could not be read"));
+}
+
+#[test]
+fn same_inputs_same_outputs() {
+    let run = || {
+        let mut h = Harness::new();
+        let mut out = Vec::new();
+        h.open(1, 7);
+        for i in 0..5 {
+            let req = h.handle_sends(Event::Alarm);
+            if let Some(r) = req.first() {
+                h.reply(r, 503, None, String::new());
+            }
+            h.now += 1_000 * i;
+            out.push(h.engine.state().to_json());
+        }
+        out
+    };
+    assert_eq!(run(), run());
+}
