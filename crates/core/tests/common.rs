@@ -1,5 +1,5 @@
 //! A test harness: an engine, a clock, and helpers to answer requests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::new_without_default)]
 
 use reviewtime_core::protocol::{BatchAck, PullRef, SessionAck, SessionRecord};
 use reviewtime_core::session::PrPage;
