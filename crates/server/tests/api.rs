@@ -1,4 +1,5 @@
 //! The API over real HTTP against the real server binary on 127.0.0.1 with a
+#![allow(clippy::unwrap_used, clippy::zombie_processes)] // Server::drop waits for the child.
 //! real SQLite file.
 
 use std::io::{BufRead, BufReader};
