@@ -1,7 +1,7 @@
 //! The API over real HTTP against the real server binary on 127.0.0.1 with a
-#![allow(clippy::unwrap_used, clippy::zombie_processes)] // Server::drop waits for the child.
 //! real SQLite file.
 
+#![allow(clippy::unwrap_used, clippy::zombie_processes)] // Server::drop waits for the child.
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
