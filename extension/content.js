@@ -1,14 +1,77 @@
 // ReviewTime content script: runs on github.com and on the hosts the user adds.
-// It announces the page to the background and shows, on the document element,
-// that the Rust background answered (data-reviewtime).
+// It reports which page this is (the background decides whether it is a pull
+// request), visibility, focus and user input, records review actions, and on
+// pagehide sends the session-end beacon it already holds — without waiting on
+// the background, which may be asleep.
 (() => {
   if (globalThis.__reviewtimeLoaded) return; // registered twice (static + dynamic): run once
   globalThis.__reviewtimeLoaded = true;
-  chrome.runtime.sendMessage({ type: 'hello', url: location.href }).then((answer) => {
-    if (answer && answer.ok === true) {
-      document.documentElement.dataset.reviewtime = `${answer.from}:${answer.status.messages_handled}`;
-    } else {
-      document.documentElement.dataset.reviewtime = `error:${answer && answer.error}`;
+
+  let beacon = { url: null, bodies: [] }; // kept current by every answer from the worker
+  let lastUrl = location.href;
+  let lastInput = 0;
+  const INPUT_EVERY_MS = 15000;
+
+  function send(message) {
+    return chrome.runtime.sendMessage(message).then((answer) => {
+      if (answer && answer.ok) {
+        document.documentElement.dataset.reviewtime = answer.tracked ? 'tracking' : 'idle';
+        if ('beacons' in answer) beacon = { url: answer.beacon_url, bodies: answer.beacons };
+      } else {
+        document.documentElement.dataset.reviewtime = `error:${answer && answer.error}`;
+      }
+      return answer;
+    }).catch(() => { /* the extension was reloaded or the worker is starting: the next report retries */ });
+  }
+
+  function report() {
+    lastUrl = location.href;
+    return send({ type: 'page', url: location.href, visible: document.visibilityState === 'visible', focused: document.hasFocus() });
+  }
+
+  function onInput() {
+    const now = Date.now();
+    if (now - lastInput < INPUT_EVERY_MS) return;
+    lastInput = now;
+    send({ type: 'input' });
+  }
+
+  function activity(activity) { send({ type: 'activity', activity }); }
+
+  // In-page navigation (GitHub's Turbo, history API): events where they exist, a cheap poll as the catch-all.
+  for (const ev of ['turbo:load', 'pjax:end', 'popstate']) window.addEventListener(ev, () => { if (location.href !== lastUrl) report(); });
+  setInterval(() => { if (location.href !== lastUrl) report(); }, 500);
+  document.addEventListener('visibilitychange', report);
+  window.addEventListener('focus', report);
+  window.addEventListener('blur', report);
+  window.addEventListener('pageshow', (e) => { if (e.persisted) report(); }); // back/forward cache restore
+  for (const ev of ['keydown', 'mousedown', 'scroll', 'mousemove']) window.addEventListener(ev, onInput, { passive: true, capture: true });
+
+  // Review actions, recognised from GitHub's forms.
+  document.addEventListener('submit', (e) => {
+    const form = e.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    const verdict = form.querySelector('input[name="pull_request_review[event]"]:checked');
+    if (verdict) {
+      const map = { approve: 'approve', reject: 'request_changes', comment: 'comment' };
+      activity({ type: 'review_submitted', verdict: map[verdict.value] || 'comment' });
+    } else if (form.querySelector('textarea[name="comment[body]"]')) {
+      activity({ type: 'comment_posted' });
     }
-  }).catch((e) => { document.documentElement.dataset.reviewtime = `error:${e.message}`; });
+  }, true);
+  document.addEventListener('change', (e) => {
+    const box = e.target;
+    if (box instanceof HTMLInputElement && box.type === 'checkbox' && box.name === 'viewed' && box.checked) {
+      const file = box.closest('[data-path]');
+      activity({ type: 'file_viewed', path: file ? file.getAttribute('data-path') : null });
+    }
+  }, true);
+
+  // The closing tab still reports: text/plain needs no CORS preflight and no header.
+  window.addEventListener('pagehide', () => {
+    if (!beacon.url) return;
+    for (const body of beacon.bodies) navigator.sendBeacon(beacon.url, new Blob([body], { type: 'text/plain' }));
+  });
+
+  report();
 })();

@@ -1,28 +1,134 @@
-// ReviewTime popup: asks the background for its status and shows it.
-const stateEl = document.getElementById('state');
-const details = document.getElementById('details');
+// ReviewTime popup: sync state at a glance, the current review, and every
+// failed sync with retry, discard and export. Live: the worker pushes changes.
+const $ = (id) => document.getElementById(id);
+const ask = (message) => chrome.runtime.sendMessage(message);
+
+function ago(ms) {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (s < 60) return `${s} second${s === 1 ? '' : 's'} ago`;
+  const m = Math.round(s / 60);
+  return m < 60 ? `${m} minute${m === 1 ? '' : 's'} ago` : `${Math.round(m / 60)} h ago`;
+}
+const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+const dur = (s) => (s >= 3600 ? `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m` : s >= 60 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${s}s`);
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+function describe(st) {
+  switch (st.state) {
+    case 'all_synced': return ['ok', '✓✓', 'All synced', st.last_success_at ? `Last synced ${ago(st.last_success_at)}` : 'Nothing to sync yet'];
+    case 'syncing': return ['syncing', '⟳', 'Syncing…', `${plural(st.waiting, 'item')} on the way`];
+    case 'offline': return ['offline', '⚡', `No internet — ${plural(st.waiting, 'item')} waiting`, 'They will be sent when the connection is back.'];
+    case 'signed_out': return st.paired
+      ? ['signed_out', '!', 'Session expired — sign in again', 'The server refused the token. Paste a new pairing link in Options.']
+      : ['signed_out', '!', 'Not paired with a server', 'Open Options and paste the pairing link your server printed.'];
+    case 'failing': return ['failing', '⚠', `Server error, retrying at ${st.next_retry_at ? clock(st.next_retry_at) : 'soon'}`, st.last_error || ''];
+    default: return ['', '?', st.state, ''];
+  }
+}
 
 function row(label, value) {
-  const dt = document.createElement('dt');
-  dt.textContent = label;
-  const dd = document.createElement('dd');
-  dd.textContent = value;
-  details.append(dt, dd);
+  const dt = document.createElement('dt'); dt.textContent = label;
+  const dd = document.createElement('dd'); dd.textContent = value;
+  return [dt, dd];
+}
+
+function whatItWas(entry) {
+  const p = entry.payload;
+  if (p.kind === 'session') return `Session ${p.record.ended_at ? 'end' : 'update'} of ${p.record.pr.owner}/${p.record.pr.repo}#${p.record.pr.number}`;
+  return `Batch of ${plural(p.items.length, 'activity').replace('activitys', 'activities')}`;
+}
+
+function renderStatus(st) {
+  const [cls, mark, words, hint] = describe(st);
+  $('sync').className = cls;
+  $('mark').textContent = mark;
+  $('words').textContent = words;
+  $('hint').textContent = hint;
+  $('signIn').hidden = st.state !== 'signed_out';
+  const d = $('details');
+  d.replaceChildren(
+    ...row('Items waiting', String(st.waiting)),
+    ...row('Next retry', st.next_retry_at ? clock(st.next_retry_at) : '—'),
+    ...row('Failed syncs', String(st.dead_letters)),
+  );
+  const open = st.open_sessions[0];
+  $('review').hidden = !open;
+  if (open) $('current').textContent = `${open.pr.owner}/${open.pr.repo}#${open.pr.number} — ${dur(open.wall_secs)} elapsed, ${dur(open.active_secs)} active`;
+  $('evicted').hidden = !st.evicted;
+  $('evicted').textContent = `${plural(st.evicted, 'older failed sync')} (${plural(st.evicted_items, 'item')}) dropped because the list is full.`;
+}
+
+function renderDead(entries) {
+  $('failed').hidden = entries.length === 0 && $('evicted').hidden;
+  $('deadList').replaceChildren(...entries.map((e) => {
+    const li = document.createElement('li');
+    li.dataset.id = e.id;
+    const what = document.createElement('div'); what.className = 'what'; what.textContent = whatItWas(e);
+    const when = document.createElement('div'); when.className = 'muted';
+    when.textContent = `Failed at ${new Date(e.failed_at).toLocaleString()}${e.status ? ` — HTTP ${e.status}` : ''} after ${plural(e.attempts, 'attempt')}`;
+    const why = document.createElement('div'); why.className = 'why'; why.textContent = e.reason;
+    const bar = document.createElement('div'); bar.className = 'bar';
+    const label = whatItWas(e);
+    bar.append(
+      button('Retry', `Retry: ${label}`, () => act({ type: 'retry_dead', id: e.id }, 'Sent back to the queue.')),
+      button('Discard', `Discard: ${label}`, () => confirm(`Discard "${label}"? It will not reach the server.`) && act({ type: 'discard_dead', id: e.id }, 'Discarded.')),
+      button('Export', `Export: ${label}`, () => download(`reviewtime-${e.id}.json`, JSON.stringify(e, null, 2))),
+    );
+    li.append(what, when, why, bar);
+    return li;
+  }));
+}
+
+function button(text, label, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button'; b.textContent = text; b.setAttribute('aria-label', label);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+function download(name, text) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+async function act(message, done) {
+  const answer = await ask(message);
+  $('syncResult').textContent = answer && answer.ok ? done : `Failed: ${answer ? answer.error : 'no answer'}`;
+  refresh();
 }
 
 async function refresh() {
   try {
-    const answer = await chrome.runtime.sendMessage({ type: 'status' });
+    const answer = await ask({ type: 'dead_letters' });
     if (!answer || !answer.ok) throw new Error(answer ? answer.error : 'no answer from the background');
-    stateEl.textContent = 'Background running';
-    stateEl.className = '';
-    details.replaceChildren();
-    row('Engine', answer.status.engine);
-    row('Messages handled', String(answer.status.messages_handled));
+    renderStatus(answer.status);
+    renderDead(answer.dead_letters);
   } catch (e) {
-    stateEl.textContent = `The background did not answer: ${e.message}`;
-    stateEl.className = 'err';
+    $('words').textContent = `The background did not answer: ${e.message}`;
+    $('sync').className = 'dead';
   }
 }
 
+$('syncNow').addEventListener('click', async () => {
+  $('syncResult').textContent = 'Syncing…';
+  const answer = await ask({ type: 'sync_now' });
+  $('syncResult').textContent = answer && answer.ok ? 'Sync started.' : `Failed: ${answer ? answer.error : 'no answer'}`;
+  refresh();
+});
+$('signIn').addEventListener('click', () => chrome.runtime.openOptionsPage());
+$('retryAll').addEventListener('click', () => act({ type: 'retry_dead' }, 'All sent back to the queue.'));
+$('discardAll').addEventListener('click', () => confirm('Discard every failed sync? They will not reach the server.') && act({ type: 'discard_dead' }, 'All discarded.'));
+$('exportAll').addEventListener('click', async () => {
+  const answer = await ask({ type: 'export_dead' });
+  if (answer && answer.ok) download('reviewtime-failed-syncs.json', answer.export);
+});
+chrome.runtime.onMessage.addListener((m) => { if (m && m.type === 'status_changed') refresh(); });
+chrome.storage.local.get('reviewtime.settings').then((s) => {
+  const url = s['reviewtime.settings'] && s['reviewtime.settings'].server_url;
+  $('dashboard').href = url ? `${url}/` : 'options.html';
+});
 refresh();
+setInterval(refresh, 1000); // elapsed time and "N seconds ago" stay current

@@ -3,9 +3,8 @@
 // listener was registered in the first turn), and each handler awaits one
 // memoised WASM initialisation. No state lives here: the Rust shell loads it
 // from chrome.storage.local on every event.
-import init, { dispatch } from './wasm/reviewtime_ext.js';
+import init, { dispatchEvent, dispatchMessage } from './wasm/reviewtime_ext.js';
 
-const ALARM = 'reviewtime.sync';
 let ready; // the memoised init promise, not state: losing it costs one re-init
 
 function wasm() {
@@ -16,26 +15,28 @@ function wasm() {
   return ready;
 }
 
-async function handle(message) {
-  try {
-    await wasm();
-  } catch (e) {
-    return { ok: false, error: `background failed to start: ${e && e.message ? e.message : e}` };
-  }
-  return dispatch(message);
+const failed = (e) => ({ ok: false, error: `background failed to start: ${e && e.message ? e.message : e}` });
+
+async function onEvent(event) {
+  try { await wasm(); } catch (e) { return failed(e); }
+  return dispatchEvent(event);
 }
 
-async function ensureAlarm() {
-  // The alarm can vanish on browser restart; it is the safety net, not the main path.
-  if (!(await chrome.alarms.get(ALARM))) await chrome.alarms.create(ALARM, { periodInMinutes: 1 });
-}
-
-chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
-  handle(message).then(sendResponse);
+chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
+  wasm()
+    .then(() => dispatchMessage(message, { tab_id: sender.tab ? sender.tab.id : undefined }))
+    .catch(failed)
+    .then(sendResponse);
   return true; // answer asynchronously
 });
-chrome.runtime.onInstalled.addListener(() => { ensureAlarm(); });
-chrome.runtime.onStartup.addListener(() => { ensureAlarm(); });
-chrome.alarms.onAlarm.addListener((alarm) => {
-  if (alarm.name === ALARM) handle({ type: 'status' });
+chrome.tabs.onRemoved.addListener((tabId) => { onEvent({ source: 'tab_removed', tab_id: tabId }); });
+chrome.tabs.onUpdated.addListener((tabId, change) => {
+  if (change.url) onEvent({ source: 'tab_updated', tab_id: tabId, url: change.url });
 });
+chrome.windows.onFocusChanged.addListener((windowId) => { onEvent({ source: 'window_focus', window_id: windowId }); });
+chrome.idle.onStateChanged.addListener((state) => { onEvent({ source: 'idle', state }); });
+chrome.alarms.onAlarm.addListener((alarm) => { onEvent({ source: 'alarm', name: alarm.name }); });
+chrome.runtime.onStartup.addListener(() => { onEvent({ source: 'startup' }); });
+chrome.runtime.onInstalled.addListener(() => { onEvent({ source: 'startup' }); });
+self.addEventListener('online', () => { onEvent({ source: 'online' }); });
+self.addEventListener('offline', () => { onEvent({ source: 'offline' }); });

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::error::ShellError;
 
@@ -115,4 +116,113 @@ pub async fn register_content_script(matches: &[String]) -> Result<(), ShellErro
         .await
         .map_err(|e| ShellError::chrome("chrome.scripting.registerContentScripts", &e))?;
     Ok(())
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["chrome", "alarms"], js_name = get, catch)]
+    async fn alarms_get(name: &str) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["chrome", "alarms"], js_name = create, catch)]
+    async fn alarms_create(name: &str, info: &JsValue) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["chrome", "action"], js_name = setBadgeText, catch)]
+    async fn action_set_badge_text(details: &JsValue) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["chrome", "action"], js_name = setBadgeBackgroundColor, catch)]
+    async fn action_set_badge_background_color(details: &JsValue) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["chrome", "runtime"], js_name = sendMessage, catch)]
+    async fn runtime_send_message(message: &JsValue) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = query, catch)]
+    async fn tabs_query(query: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+/// Name of the 1-minute safety-net alarm.
+pub const ALARM_NAME: &str = "reviewtime.sync";
+
+fn object(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = js_sys::Object::new();
+    for (k, v) in pairs {
+        let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o.into()
+}
+
+/// Creates the 1-minute alarm unless it exists (it can vanish on browser restart).
+pub async fn ensure_alarm() -> Result<(), ShellError> {
+    let existing = alarms_get(ALARM_NAME)
+        .await
+        .map_err(|e| ShellError::chrome("chrome.alarms.get", &e))?;
+    if existing.is_undefined() || existing.is_null() {
+        alarms_create(ALARM_NAME, &object(&[("periodInMinutes", 1.0.into())]))
+            .await
+            .map_err(|e| ShellError::chrome("chrome.alarms.create", &e))?;
+    }
+    Ok(())
+}
+
+/// Sets the toolbar badge.
+pub async fn set_badge(text: &str, color: &str) -> Result<(), ShellError> {
+    action_set_badge_text(&object(&[("text", text.into())]))
+        .await
+        .map_err(|e| ShellError::chrome("chrome.action.setBadgeText", &e))?;
+    if !text.is_empty() {
+        action_set_badge_background_color(&object(&[("color", color.into())]))
+            .await
+            .map_err(|e| ShellError::chrome("chrome.action.setBadgeBackgroundColor", &e))?;
+    }
+    Ok(())
+}
+
+/// Sends a message to the extension's open pages (the popup); no listener is not an error.
+pub async fn broadcast(message: &JsValue) {
+    let _ = runtime_send_message(message).await;
+}
+
+/// The active tab of a window.
+pub async fn active_tab(window_id: i64) -> Result<Option<i64>, ShellError> {
+    let tabs = tabs_query(&object(&[
+        ("active", true.into()),
+        ("windowId", (window_id as f64).into()),
+    ]))
+    .await
+    .map_err(|e| ShellError::chrome("chrome.tabs.query", &e))?;
+    Ok(js_sys::Array::from(&tabs)
+        .iter()
+        .next()
+        .and_then(|t| js_sys::Reflect::get(&t, &"id".into()).ok())
+        .and_then(|id| id.as_f64())
+        .map(|id| id as i64))
+}
+
+/// Whether the browser believes it is online (`navigator.onLine`).
+pub fn online() -> bool {
+    js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| js_sys::Reflect::get(&n, &"onLine".into()))
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true)
+}
+
+/// Calls `f` once after `ms` milliseconds, replacing any earlier timer set here.
+pub fn set_wake_timer(ms: f64, f: impl FnOnce() + 'static) {
+    thread_local! {
+        static TIMER: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
+    }
+    let global = js_sys::global();
+    let get = |name: &str| -> Option<js_sys::Function> {
+        js_sys::Reflect::get(&global, &name.into())
+            .ok()
+            .and_then(|f| f.dyn_into().ok())
+    };
+    if let (Some(old), Some(clear)) = (TIMER.with(|t| t.take()), get("clearTimeout")) {
+        let _ = clear.call1(&global, &old.into());
+    }
+    let Some(set) = get("setTimeout") else { return };
+    let callback = Closure::once_into_js(f);
+    if let Ok(id) = set.call2(&global, &callback, &ms.max(0.0).into()) {
+        TIMER.with(|t| t.set(id.as_f64()));
+    }
 }

@@ -1,13 +1,22 @@
-//! The entry point: load the snapshot, let the core decide, perform, save.
+//! The entry points: load the snapshot, let the core decide, perform its
+//! effects in order (persist before send), answer.
 
-use reviewtime_core::{Engine, State, Status};
+use std::cell::RefCell;
+
+use reviewtime_core::dead_letter::DeadLetter;
+use reviewtime_core::protocol::{routes, WhoAmI};
+use reviewtime_core::state::Auth;
+use reviewtime_core::{Effect, Engine, Event, HttpResult, Request, State, Status, SyncState};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
 
 use crate::chrome;
 use crate::error::ShellError;
-use crate::message::Message;
+use crate::message::{BrowserEvent, Message, Sender};
+use crate::pages::parse_pr_url;
 use crate::settings::{Settings, SETTINGS_KEY};
+use crate::transport;
 
 /// Key of the snapshot in `chrome.storage.local`.
 pub const STATE_KEY: &str = "reviewtime.state";
@@ -35,17 +44,37 @@ enum Reply {
         url: String,
         status: Status,
     },
+    /// For content scripts: what to send on pagehide.
+    Page {
+        tracked: bool,
+        beacon_url: Option<String>,
+        beacons: Vec<String>,
+    },
+    DeadLetters {
+        status: Status,
+        dead_letters: Vec<DeadLetter>,
+    },
+    Export {
+        export: String,
+    },
     Settings {
         settings: Settings,
     },
+    Connection {
+        connected: bool,
+        message: String,
+    },
+    Done {},
 }
 
-/// Handles one message and returns the answer as a plain JS object.
-///
-/// Never throws: every failure becomes `{ ok: false, error }`.
-#[wasm_bindgen]
-pub async fn dispatch(message: JsValue) -> JsValue {
-    let answer = match handle(message).await {
+fn encode(answer: &Answer) -> JsValue {
+    answer
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or_else(|e| JsValue::from_str(&e.to_string()))
+}
+
+fn answer(result: Result<Reply, ShellError>) -> JsValue {
+    encode(&match result {
         Ok(reply) => Answer {
             ok: true,
             reply: Some(reply),
@@ -56,69 +85,429 @@ pub async fn dispatch(message: JsValue) -> JsValue {
             reply: None,
             error: Some(e.to_string()),
         },
-    };
-    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-    answer
-        .serialize(&serializer)
-        .unwrap_or_else(|e| JsValue::from_str(&e.to_string()))
+    })
 }
 
-async fn handle(message: JsValue) -> Result<Reply, ShellError> {
-    let message: Message = serde_wasm_bindgen::from_value(message)
-        .map_err(|e| ShellError::BadMessage(e.to_string()))?;
-    match message {
-        Message::GetSettings => {
-            return Ok(Reply::Settings {
-                settings: load_settings().await?,
+fn now() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+/// Handles one runtime message; `sender` is `{ tab_id }` from Chrome's MessageSender.
+///
+/// Never throws: every failure becomes `{ ok: false, error }`.
+#[wasm_bindgen(js_name = dispatchMessage)]
+pub async fn dispatch_message(message: JsValue, sender: JsValue) -> JsValue {
+    let sender: Sender = serde_wasm_bindgen::from_value(sender).unwrap_or_default();
+    let result = match serde_wasm_bindgen::from_value::<Message>(message) {
+        Ok(message) => handle_message(message, sender).await,
+        Err(e) => {
+            let _ = run(Vec::new(), |engine, _, _| {
+                engine.count_rejected();
+                Reply::Done {}
             })
+            .await;
+            Err(ShellError::BadMessage(e.to_string()))
         }
+    };
+    answer(result)
+}
+
+/// Handles one browser event (tabs, windows, idle, alarms, startup, network, wake).
+#[wasm_bindgen(js_name = dispatchEvent)]
+pub async fn dispatch_event(event: JsValue) -> JsValue {
+    let result = match serde_wasm_bindgen::from_value::<BrowserEvent>(event) {
+        Ok(event) => handle_event(event).await,
+        Err(e) => Err(ShellError::BadMessage(e.to_string())),
+    };
+    answer(result)
+}
+
+/// Kept for the foundation's callers: a message without a sender.
+#[wasm_bindgen]
+pub async fn dispatch(message: JsValue) -> JsValue {
+    dispatch_message(message, JsValue::UNDEFINED).await
+}
+
+async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
+    let events = match event {
+        BrowserEvent::TabRemoved { tab_id } => vec![Event::TabClosed { tab: tab_id }],
+        BrowserEvent::TabUpdated { tab_id, url } => {
+            let settings = load_settings().await?;
+            // Leaving PR pages ends the session; a PR page reports itself from its content script.
+            match parse_pr_url(&url, &settings.tracked_hosts) {
+                None => vec![Event::Page {
+                    tab: tab_id,
+                    page: None,
+                    visible: false,
+                    focused: false,
+                }],
+                Some(_) => Vec::new(),
+            }
+        }
+        BrowserEvent::WindowFocus { window_id } => {
+            let tab = if window_id < 0 {
+                None
+            } else {
+                chrome::active_tab(window_id).await?
+            };
+            vec![Event::WindowFocus { tab }]
+        }
+        BrowserEvent::Idle { state } => vec![Event::Idle { state }],
+        BrowserEvent::Alarm { .. } => vec![Event::Alarm],
+        BrowserEvent::Startup => {
+            chrome::ensure_alarm().await?;
+            let settings = load_settings().await?;
+            chrome::register_content_script(&settings.content_script_matches()).await?;
+            vec![Event::Alarm]
+        }
+        BrowserEvent::Online => vec![Event::Online],
+        BrowserEvent::Offline => vec![Event::Offline],
+        BrowserEvent::Wake => vec![Event::Tick],
+    };
+    run(events, |engine, now, _| Reply::Status {
+        status: engine.status(now),
+    })
+    .await
+}
+
+async fn handle_message(message: Message, sender: Sender) -> Result<Reply, ShellError> {
+    let tab = sender.tab_id;
+    let need_tab =
+        || tab.ok_or_else(|| ShellError::BadMessage("this message must come from a tab".into()));
+    match message {
+        Message::Status => {
+            run(Vec::new(), |e, now, _| {
+                e.count_message();
+                Reply::Status {
+                    status: e.status(now),
+                }
+            })
+            .await
+        }
+        Message::Hello { url } => {
+            run(Vec::new(), move |e, now, _| {
+                e.count_message();
+                Reply::Hello {
+                    from: "rust",
+                    url,
+                    status: e.status(now),
+                }
+            })
+            .await
+        }
+        Message::Page {
+            url,
+            visible,
+            focused,
+        } => {
+            let tab = need_tab()?;
+            let settings = load_settings().await?;
+            let page = parse_pr_url(&url, &settings.tracked_hosts);
+            run(
+                vec![Event::Page {
+                    tab,
+                    page,
+                    visible,
+                    focused,
+                }],
+                move |e, now, s| page_reply(e, tab, now, s),
+            )
+            .await
+        }
+        Message::Input => {
+            let tab = need_tab()?;
+            run(vec![Event::UserInput { tab }], move |e, now, s| {
+                page_reply(e, tab, now, s)
+            })
+            .await
+        }
+        Message::Activity { activity } => {
+            let tab = need_tab()?;
+            run(
+                vec![Event::Activity {
+                    tab,
+                    kind: activity,
+                }],
+                move |e, now, s| page_reply(e, tab, now, s),
+            )
+            .await
+        }
+        Message::SyncNow => {
+            run(vec![Event::SyncNow], |e, now, _| Reply::Status {
+                status: e.status(now),
+            })
+            .await
+        }
+        Message::DeadLetters => {
+            run(Vec::new(), |e, now, _| Reply::DeadLetters {
+                status: e.status(now),
+                dead_letters: e.state().dead.entries.iter().cloned().collect(),
+            })
+            .await
+        }
+        Message::RetryDead { id } => {
+            run(vec![Event::RetryDead { id }], |e, now, _| Reply::Status {
+                status: e.status(now),
+            })
+            .await
+        }
+        Message::DiscardDead { id } => {
+            run(vec![Event::DiscardDead { id }], |e, now, _| Reply::Status {
+                status: e.status(now),
+            })
+            .await
+        }
+        Message::ExportDead => {
+            run(Vec::new(), |e, _, _| Reply::Export {
+                export: e.export_dead_letters(),
+            })
+            .await
+        }
+        Message::GetSettings => Ok(Reply::Settings {
+            settings: load_settings().await?,
+        }),
         Message::SetSettings { settings } => {
             let settings = settings.validated()?;
+            let old = load_settings().await?;
             let value = settings
                 .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
                 .map_err(|e| ShellError::Encode(e.to_string()))?;
             chrome::storage_set(SETTINGS_KEY, &value).await?;
             chrome::register_content_script(&settings.content_script_matches()).await?;
-            return Ok(Reply::Settings { settings });
+            // New credentials lift an authentication pause at once.
+            let events = if settings.paired()
+                && (settings.token != old.token || settings.server_url != old.server_url)
+            {
+                vec![Event::SignedIn]
+            } else {
+                Vec::new()
+            };
+            run(events, |_, _, s| Reply::Settings {
+                settings: s.clone(),
+            })
+            .await
         }
-        _ => {}
+        Message::TestConnection { settings } => Ok(test_connection(settings).await),
     }
-    let (state, recovered) = load().await?;
+}
+
+fn page_reply(engine: &Engine, tab: i64, now: i64, settings: &Settings) -> Reply {
+    match engine.beacon_preview(tab, now) {
+        Some(preview) if settings.paired() && !settings.beacon_key.is_empty() => Reply::Page {
+            tracked: true,
+            beacon_url: Some(format!("{}{}", settings.server_url, routes::BEACON)),
+            beacons: crate::beacon::bodies(&settings.beacon_key, &preview),
+        },
+        preview => Reply::Page {
+            tracked: preview.is_some(),
+            beacon_url: None,
+            beacons: Vec::new(),
+        },
+    }
+}
+
+// ---- the one-at-a-time driver ----
+
+thread_local! {
+    /// Tail of the queue of dispatches: each waits for the previous one, so two
+    /// events never load and save the snapshot over each other. Not state: a
+    /// new worker starts with an empty queue.
+    static TAIL: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
+}
+
+struct Turn(Option<js_sys::Function>);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Some(resolve) = self.0.take() {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    }
+}
+
+async fn take_turn() -> Turn {
+    let mut resolve = None;
+    let mine = js_sys::Promise::new(&mut |res, _| resolve = Some(res));
+    let previous = TAIL.with(|t| t.replace(Some(mine)));
+    if let Some(p) = previous {
+        let _ = JsFuture::from(p).await;
+    }
+    Turn(resolve)
+}
+
+/// Loads, feeds `events`, performs effects, builds the reply, and starts any request.
+async fn run<F>(events: Vec<Event>, reply: F) -> Result<Reply, ShellError>
+where
+    F: FnOnce(&mut Engine, i64, &Settings) -> Reply,
+{
+    let turn = take_turn().await;
+    let settings = load_settings().await?;
+    let (mut state, recovered) = load_state().await?;
+    state.config.idle_limit_ms = i64::from(settings.idle_limit_minutes) * 60_000;
     let mut engine = Engine::new(state);
+    let now = now();
     if recovered {
         engine.count_recovered_corrupt();
     }
-    engine.count_message();
-    save(engine.state()).await?;
-    let status = engine.status(js_sys::Date::now() as i64);
-    Ok(match message {
-        Message::Status => Reply::Status { status },
-        Message::Hello { url } => Reply::Hello {
-            from: "rust",
-            url,
-            status,
-        },
-        Message::GetSettings | Message::SetSettings { .. } => Reply::Status { status },
+    match (&engine.state().auth, settings.paired()) {
+        (Auth::Unpaired, true) => engine.handle(Event::SignedIn, now),
+        (Auth::Ready | Auth::Rejected { .. }, false) => engine.handle(Event::SignedOut, now),
+        _ => {}
+    }
+    for event in events {
+        engine.handle(event, now);
+    }
+    let out = reply(&mut engine, now, &settings);
+    // An event that changed nothing still persists: counters and time moved.
+    engine.handle(Event::Tick, now);
+    let mut sends = Vec::new();
+    let mut notify = None;
+    while let Some(effect) = engine.poll_effect() {
+        match effect {
+            Effect::Persist => save_state(engine.state()).await?,
+            Effect::Send(request) => sends.push(request),
+            Effect::Wake { at } => {
+                chrome::set_wake_timer((at - now) as f64, || spawn_local(wake()))
+            }
+            Effect::Notify(status) => notify = Some(status),
+        }
+    }
+    drop(turn);
+    if let Some(status) = notify {
+        show(&status).await;
+    }
+    for request in sends {
+        spawn_local(send(request, settings.clone()));
+    }
+    Ok(out)
+}
+
+type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+/// A wake-up the engine asked for (boxed: `run` spawns it, and it calls `run`).
+fn wake() -> Task {
+    Box::pin(async {
+        let _ = handle_event(BrowserEvent::Wake).await;
     })
 }
+
+/// Performs a request outside the turn, then feeds its outcome back.
+fn send(request: Request, settings: Settings) -> Task {
+    Box::pin(async move {
+        let request_id = request.id;
+        let result = perform(&request, &settings).await;
+        let _ = run(vec![Event::Response { request_id, result }], |_, _, _| {
+            Reply::Done {}
+        })
+        .await;
+    })
+}
+
+/// Makes one request for the engine, turning every failure into an outcome.
+async fn perform(request: &Request, settings: &Settings) -> HttpResult {
+    if !chrome::online() {
+        return HttpResult::Offline;
+    }
+    let url = format!("{}{}", settings.server_url, request.path);
+    let method = match request.method {
+        reviewtime_core::engine::Method::Put => "PUT",
+        reviewtime_core::engine::Method::Post => "POST",
+    };
+    let timeout = u32::try_from(request.timeout_ms).unwrap_or(15_000);
+    match transport::send(
+        method,
+        &url,
+        Some(&settings.token),
+        Some(request.body.clone()),
+        timeout,
+    )
+    .await
+    {
+        Ok(reply) => HttpResult::Reply {
+            status: reply.status,
+            retry_after: reply.retry_after,
+            body: reply.body,
+        },
+        Err(ShellError::Timeout(_)) => HttpResult::Timeout,
+        Err(_) if !chrome::online() => HttpResult::Offline,
+        Err(e) => HttpResult::NetworkError {
+            message: e.to_string(),
+        },
+    }
+}
+
+/// Badge and popup: failed syncs as a number, a distinct mark when signed out.
+async fn show(status: &Status) {
+    let (text, color) = match status.state {
+        SyncState::SignedOut => ("!".to_string(), "#9a6700"),
+        _ if status.dead_letters > 0 => (status.dead_letters.to_string(), "#cf222e"),
+        _ => (String::new(), "#000000"),
+    };
+    let _ = chrome::set_badge(&text, color).await;
+    #[derive(Serialize)]
+    struct Push<'a> {
+        r#type: &'static str,
+        status: &'a Status,
+    }
+    if let Ok(msg) = (Push {
+        r#type: "status_changed",
+        status,
+    })
+    .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    {
+        chrome::broadcast(&msg).await;
+    }
+}
+
+async fn test_connection(settings: Settings) -> Reply {
+    let fail = |message: String| Reply::Connection {
+        connected: false,
+        message,
+    };
+    let settings = match settings.validated() {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    if settings.server_url.is_empty() {
+        return fail("Enter the server URL first.".into());
+    }
+    if settings.token.is_empty() {
+        return fail("Enter the API token (paste the pairing link).".into());
+    }
+    let url = format!("{}{}", settings.server_url, routes::WHOAMI);
+    match transport::send("GET", &url, Some(&settings.token), None, 5_000).await {
+        Ok(r) if r.status == 200 => match serde_json::from_str::<WhoAmI>(&r.body) {
+            Ok(who) => Reply::Connection { connected: true, message: format!("Connected to {} as {}.", settings.server_url, who.user) },
+            Err(_) => fail(format!("{} answered, but it is not a ReviewTime server.", settings.server_url)),
+        },
+        Ok(r) if r.status == 401 || r.status == 403 => {
+            fail("The server does not accept this token: it is wrong or was revoked. Pair again with a new link.".into())
+        }
+        Ok(r) if r.status == 404 => fail(format!("{} answered 404: it is not a ReviewTime server (or an old version).", settings.server_url)),
+        Ok(r) => fail(format!("The server answered HTTP {}; try again later.", r.status)),
+        Err(ShellError::Timeout(_)) => fail(format!("{} did not answer within 5 seconds.", settings.server_url)),
+        Err(e) => fail(format!("Cannot reach {}: is the server running? ({e})", settings.server_url)),
+    }
+}
+
+// ---- storage ----
 
 async fn load_settings() -> Result<Settings, ShellError> {
     match chrome::storage_get(SETTINGS_KEY).await? {
         None => Ok(Settings::default()),
-        // Settings that no longer parse fall back to defaults rather than wedge the options page.
+        // Settings that no longer parse fall back to defaults rather than wedge the worker.
         Some(raw) => Ok(serde_wasm_bindgen::from_value(raw).unwrap_or_default()),
     }
 }
 
 /// The stored snapshot, or a fresh one; `true` when an unreadable one was set aside.
-async fn load() -> Result<(State, bool), ShellError> {
+async fn load_state() -> Result<(State, bool), ShellError> {
     let Some(raw) = chrome::storage_get(STATE_KEY).await? else {
         return Ok((fresh_state(), false));
     };
-    let text = raw.as_string().unwrap_or_default();
-    match State::from_json(&text) {
-        Ok(state) => Ok((state, false)),
-        Err(_) => {
+    match raw.as_string().map(|text| State::from_json(&text)) {
+        Some(Ok(state)) => Ok((state, false)),
+        _ => {
             // Keep what we could not read, then start clean rather than crash.
             chrome::storage_set(CORRUPT_KEY, &raw).await?;
             Ok((fresh_state(), true))
@@ -126,9 +515,8 @@ async fn load() -> Result<(State, bool), ShellError> {
     }
 }
 
-async fn save(state: &State) -> Result<(), ShellError> {
-    let json = state.to_json();
-    chrome::storage_set(STATE_KEY, &JsValue::from_str(&json)).await
+async fn save_state(state: &State) -> Result<(), ShellError> {
+    chrome::storage_set(STATE_KEY, &JsValue::from_str(&state.to_json())).await
 }
 
 /// A new install: its id and jitter seed are the shell's to choose (the core takes no randomness).

@@ -12,14 +12,18 @@
 //! - [`transport`]: `fetch` through gloo-net, with a timeout.
 //! - [`message`]: the messages the worker accepts, parsed and validated.
 //! - [`error`]: the shell's one error enum, in words the popup can show.
+//! - [`pages`]: which URLs are pull requests.
+//! - [`beacon`]: the pagehide beacon payloads.
 //! - [`settings`]: the options page's settings, validated.
 //! - [`dispatch`]: the entry point.
 #![deny(missing_docs)]
 
+pub mod beacon;
 pub mod chrome;
 pub mod dispatch;
 pub mod error;
 pub mod message;
+pub mod pages;
 pub mod settings;
 pub mod transport;
 

@@ -1,22 +1,57 @@
-//! The messages the service worker accepts. Input is untrusted
-//! (ARCHITECTURE.md invariant 10): anything that does not parse gets an error
-//! answer and changes nothing.
+//! What the service worker receives. Input is untrusted (ARCHITECTURE.md
+//! invariant 10): anything that does not parse gets an error answer, is
+//! counted, and changes nothing else.
 
+use reviewtime_core::protocol::ActivityKind;
 use serde::Deserialize;
 
 use crate::settings::Settings;
 
-/// A message from a content script, the popup or the options page.
+/// A runtime message from a content script, the popup or the options page.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Message {
     /// The popup asks for the sync status.
     Status,
-    /// A content script announces itself from a page.
+    /// A content script announces itself.
     Hello {
         /// The page's URL.
         url: String,
     },
+    /// A content script reports its page (load, navigation, visibility, focus).
+    Page {
+        /// The page's URL.
+        url: String,
+        /// `document.visibilityState === 'visible'`.
+        visible: bool,
+        /// `document.hasFocus()`.
+        focused: bool,
+    },
+    /// The user typed, clicked or scrolled (throttled by the content script).
+    Input,
+    /// A review action.
+    Activity {
+        /// What happened.
+        activity: ActivityKind,
+    },
+    /// Sync at once.
+    SyncNow,
+    /// The failed syncs.
+    DeadLetters,
+    /// Retry one failed sync, or all when `id` is absent.
+    RetryDead {
+        /// Which.
+        #[serde(default)]
+        id: Option<String>,
+    },
+    /// Discard one failed sync, or all when `id` is absent.
+    DiscardDead {
+        /// Which.
+        #[serde(default)]
+        id: Option<String>,
+    },
+    /// The failed syncs as a JSON document.
+    ExportDead,
     /// The options page reads the settings.
     GetSettings,
     /// The options page saves the settings.
@@ -24,4 +59,58 @@ pub enum Message {
         /// The new settings, validated before they are stored.
         settings: Settings,
     },
+    /// The options page checks a server URL and token.
+    TestConnection {
+        /// What to test.
+        settings: Settings,
+    },
+}
+
+/// Who sent a message, as Chrome reports it (trusted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Sender {
+    /// The sending tab, for content scripts.
+    #[serde(default)]
+    pub tab_id: Option<i64>,
+}
+
+/// A browser event the service worker listens to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum BrowserEvent {
+    /// `chrome.tabs.onRemoved`.
+    TabRemoved {
+        /// The tab.
+        tab_id: i64,
+    },
+    /// `chrome.tabs.onUpdated` with a new URL.
+    TabUpdated {
+        /// The tab.
+        tab_id: i64,
+        /// Its new URL.
+        url: String,
+    },
+    /// `chrome.windows.onFocusChanged`; -1 when Chrome lost focus.
+    WindowFocus {
+        /// The window.
+        window_id: i64,
+    },
+    /// `chrome.idle.onStateChanged`.
+    Idle {
+        /// `active`, `idle` or `locked`.
+        state: reviewtime_core::IdleState,
+    },
+    /// `chrome.alarms.onAlarm`.
+    Alarm {
+        /// The alarm's name.
+        name: String,
+    },
+    /// `chrome.runtime.onStartup` / `onInstalled`.
+    Startup,
+    /// The worker's `online` event.
+    Online,
+    /// The worker's `offline` event.
+    Offline,
+    /// A wake-up timer the engine asked for.
+    Wake,
 }

@@ -103,6 +103,11 @@ impl Settings {
         Ok(self)
     }
 
+    /// Whether a server and token are set.
+    pub fn paired(&self) -> bool {
+        !self.server_url.is_empty() && !self.token.is_empty()
+    }
+
     /// Match patterns for the dynamically registered content script.
     pub fn content_script_matches(&self) -> Vec<String> {
         let mut out: Vec<String> = self
