@@ -9,7 +9,7 @@ pub fn parse_pr_url(url: &str, tracked_origins: &[String]) -> Option<PrPage> {
     let (scheme, rest) = url.split_once("://")?;
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let origin = format!("{scheme}://{authority}");
-    let tracked = origin == "https://github.com" || tracked_origins.iter().any(|o| *o == origin);
+    let tracked = origin == "https://github.com" || tracked_origins.contains(&origin);
     if !tracked {
         return None;
     }
