@@ -39,7 +39,9 @@
   function activity(activity) { send({ type: 'activity', activity }); }
 
   // In-page navigation (GitHub's Turbo, history API): events where they exist, a cheap poll as the catch-all.
-  for (const ev of ['turbo:load', 'pjax:end', 'popstate']) window.addEventListener(ev, () => { if (location.href !== lastUrl) report(); });
+  const onNavigate = () => { if (location.href !== lastUrl) report(); };
+  for (const ev of ['turbo:load', 'turbo:render', 'pjax:end']) document.addEventListener(ev, onNavigate);
+  window.addEventListener('popstate', onNavigate);
   setInterval(() => { if (location.href !== lastUrl) report(); }, 500);
   document.addEventListener('visibilitychange', report);
   window.addEventListener('focus', report);
@@ -68,9 +70,23 @@
   }, true);
 
   // The closing tab still reports: text/plain needs no CORS preflight and no header.
+  // The worker computed the end as of its last answer; bring its times up to now.
   window.addEventListener('pagehide', () => {
     if (!beacon.url) return;
-    for (const body of beacon.bodies) navigator.sendBeacon(beacon.url, new Blob([body], { type: 'text/plain' }));
+    const now = Date.now();
+    beacon.bodies.forEach((body, i) => {
+      if (i === 0) {
+        try {
+          const payload = JSON.parse(body);
+          for (const s of payload.sessions) {
+            s.ended_at = Math.max(s.ended_at, now);
+            s.wall_secs = Math.floor((s.ended_at - s.started_at) / 1000);
+          }
+          body = JSON.stringify(payload);
+        } catch { /* send it as the worker made it */ }
+      }
+      navigator.sendBeacon(beacon.url, new Blob([body], { type: 'text/plain' }));
+    });
   });
 
   report();

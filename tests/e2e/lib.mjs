@@ -98,11 +98,18 @@ async function workerTargets(cdp) {
 export async function stopServiceWorker(context) {
   const cdp = await context.browser().newBrowserCDPSession();
   try {
-    for (const t of await workerTargets(cdp)) await cdp.send('Target.closeTarget', { targetId: t.targetId });
+    await cdp.send('Target.setDiscoverTargets', { discover: true });
+    const closing = (await workerTargets(cdp)).map((t) => t.targetId);
+    if (!closing.length) return;
+    // A restarted worker may reuse the target id: the worker has stopped once the target
+    // was destroyed or absent at any moment, even if an event has already started it again.
+    let destroyed = false;
+    cdp.on('Target.targetDestroyed', (e) => { if (closing.includes(e.targetId)) destroyed = true; });
+    for (const targetId of closing) await cdp.send('Target.closeTarget', { targetId });
     const deadline = Date.now() + 5000;
-    while ((await workerTargets(cdp)).length) {
+    while (!destroyed && (await workerTargets(cdp)).some((t) => closing.includes(t.targetId))) {
       if (Date.now() > deadline) throw new Error('service worker did not stop');
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 10));
     }
   } finally {
     await cdp.detach();
@@ -117,4 +124,151 @@ export async function serviceWorkerRunning(context) {
 
 export function cleanup(dir) {
   rmSync(dir, { recursive: true, force: true });
+}
+
+const GITHUB_CSP = "default-src 'none'; base-uri 'self'; connect-src 'self'; form-action 'self'; img-src 'self' data:; script-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+
+const PR_APP_JS = `
+// A stand-in for GitHub's Turbo: in-page navigation with pushState, no reload.
+function render() {
+  const m = /^\\/([^/]+)\\/([^/]+)\\/pull\\/(\\d+)(?:\\/(\\w+))?/.exec(location.pathname);
+  document.title = m ? 'PR #' + m[3] + ' · ' + m[1] + '/' + m[2] : 'Repository';
+  document.getElementById('title').textContent = m ? 'Pull request #' + m[3] + (m[4] ? ' — ' + m[4] : '') : 'Repository home';
+}
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('a[data-nav]');
+  if (!a) return;
+  e.preventDefault();
+  history.pushState({}, '', a.getAttribute('href'));
+  render();
+  document.dispatchEvent(new Event('turbo:load', { bubbles: true }));
+});
+window.addEventListener('popstate', render);
+for (const f of document.querySelectorAll('form')) f.addEventListener('submit', (e) => e.preventDefault());
+render();
+`;
+
+function prPageHtml() {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>PR</title></head><body>
+<h1 id="title">…</h1>
+<nav>
+  <a data-nav id="to-pr1" href="/octo/widgets/pull/1">PR 1</a>
+  <a data-nav id="to-pr2" href="/octo/widgets/pull/2">PR 2</a>
+  <a data-nav id="to-files" href="/octo/widgets/pull/1/files">Files</a>
+  <a data-nav id="to-repo" href="/octo/widgets">Repository</a>
+</nav>
+<form id="comment-form" class="js-new-comment-form"><textarea name="comment[body]">LGTM</textarea><button id="comment" type="submit">Comment</button></form>
+<form id="review-form">
+  <label><input type="radio" name="pull_request_review[event]" value="comment">Comment</label>
+  <label><input type="radio" name="pull_request_review[event]" value="approve" checked>Approve</label>
+  <label><input type="radio" name="pull_request_review[event]" value="reject">Request changes</label>
+  <button id="review" type="submit">Submit review</button>
+</form>
+<div class="file" data-path="src/lib.rs"><label><input type="checkbox" name="viewed" id="viewed">Viewed</label></div>
+<script src="/app.js"></script>
+</body></html>`;
+}
+
+/** A local site shaped like GitHub's PR pages, with GitHub's strict CSP. */
+export async function startGitHubLike() {
+  const server = http.createServer((req, res) => {
+    const p = new URL(req.url, 'http://x').pathname;
+    if (p === '/app.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      res.end(PR_APP_JS);
+      return;
+    }
+    if (p === '/favicon.ico') { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': GITHUB_CSP });
+    res.end(prPageHtml());
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return { origin, stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }) };
+}
+
+/**
+ * A proxy in front of the real server that can fail on purpose:
+ * `fail(status, times, headers)`, `down()` (connection refused), `up()`.
+ * Counts the requests that reach it, by path.
+ */
+export async function startFaultProxy(target) {
+  const t = new URL(target);
+  const state = { faults: [], seen: [], sockets: new Set() };
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      state.seen.push({ method: req.method, path: req.url, at: Date.now() });
+      const fault = state.faults[0];
+      const isApi = req.url.startsWith('/api/v1/sessions/') || req.url.startsWith('/api/v1/activities/batch');
+      if (fault && isApi && (!fault.path || req.url.startsWith(fault.path))) {
+        if (--fault.times <= 0) state.faults.shift();
+        res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
+        res.end(JSON.stringify({ code: 'injected', message: `injected ${fault.status}` }));
+        return;
+      }
+      const fwd = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } }, (up) => {
+        res.writeHead(up.statusCode, up.headers);
+        up.pipe(res);
+      });
+      fwd.on('error', () => { res.writeHead(502); res.end(); });
+      fwd.end(body);
+    });
+  });
+  server.on('connection', (s) => { state.sockets.add(s); s.on('close', () => state.sockets.delete(s)); });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  const proxy = {
+    url: `http://127.0.0.1:${port}`,
+    seen: state.seen,
+    fail(status, times = 1, headers = {}, path = null) { state.faults.push({ status, times, headers, path }); },
+    clearFaults() { state.faults.length = 0; },
+    async down() {
+      for (const s of state.sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+    async up() { await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve)); },
+    async stop() { for (const s of state.sockets) s.destroy(); if (server.listening) await new Promise((r) => server.close(r)); },
+  };
+  return proxy;
+}
+
+/** Pairs the extension with `serverUrl` and tracks `origin`, through the options page's message. */
+export async function pair(context, extensionId, { serverUrl, pairing, origin, idle = 15 }) {
+  const page = await extensionPage(context, extensionId, 'options.html');
+  const answer = await send(page, { type: 'set_settings', settings: { server_url: serverUrl, token: pairing.token, beacon_key: pairing.beacon_key, tracked_hosts: [origin], idle_limit_minutes: idle } });
+  if (!answer.ok) throw new Error(`pairing failed: ${answer.error}`);
+  return page;
+}
+
+/** Parses `http://HOST/pair#token=..&beacon=..`. */
+export function parsePairing(link) {
+  const m = /^(https?:\/\/[^#]+?)\/pair#token=([^&]+)&beacon=(.+)$/.exec(link);
+  return { server: m[1], token: m[2], beacon_key: m[3] };
+}
+
+/** The real server's view, through its API. */
+export async function api(server, token, path) {
+  const r = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+/** Polls `fn` until it returns a truthy value or `ms` passes. */
+export async function until(fn, ms = 10000, every = 25) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** The extension's engine state, read from chrome.storage.local. */
+export async function engineState(page) {
+  const raw = await page.evaluate(() => chrome.storage.local.get('reviewtime.state'));
+  return JSON.parse(raw['reviewtime.state']);
 }

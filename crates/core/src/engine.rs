@@ -21,6 +21,9 @@ use crate::state::{Auth, InFlight, InFlightItems, Link, State};
 use crate::status::Status;
 use crate::UnixMillis;
 
+/// How long a closed tab's id is remembered, to refuse its late messages.
+const CLOSED_TAB_MEMORY_MS: i64 = 10 * 60_000;
+
 /// The machine's idle state, from `chrome.idle`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -264,6 +267,7 @@ impl Engine {
                     self.state.focused_tab = None;
                 }
                 self.end_session(tab, now);
+                self.state.closed_tabs.insert(tab, now);
             }
             Event::Idle { state } => {
                 self.state.user_idle = state != IdleState::Active;
@@ -405,6 +409,9 @@ impl Engine {
         for (tab, at) in idle {
             self.end_session(tab, at);
         }
+        self.state
+            .closed_tabs
+            .retain(|_, at| now - *at < CLOSED_TAB_MEMORY_MS);
         if self
             .state
             .in_flight
@@ -424,6 +431,9 @@ impl Engine {
         focused: bool,
         now: UnixMillis,
     ) {
+        if self.tab_closed(tab) {
+            return;
+        }
         if focused {
             self.state.focused_tab = Some(tab);
         } else if self.state.focused_tab == Some(tab) {
@@ -461,6 +471,16 @@ impl Engine {
         self.state.outbox.queue_session(record, now);
     }
 
+    /// A report from a tab already closed (its last message raced the close) is refused:
+    /// it would open a session no close will ever end. Chrome never reuses tab ids.
+    fn tab_closed(&mut self, tab: TabId) -> bool {
+        let closed = self.state.closed_tabs.contains_key(&tab);
+        if closed {
+            self.state.rejected_inputs += 1;
+        }
+        closed
+    }
+
     fn on_activity(&mut self, tab: TabId, kind: ActivityKind, now: UnixMillis) {
         let Some(session_id) = self.state.tabs.get_mut(&tab).map(|s| {
             s.last_activity_at = now;
@@ -487,6 +507,9 @@ impl Engine {
             return;
         };
         s.set_active(false, at);
+        // Skip the revision a beacon preview may have used: the worker's own end,
+        // computed here with full knowledge, supersedes the content script's.
+        s.revision += 1;
         let record = s.record(at, true);
         self.state.outbox.queue_session(record, at);
         self.state.flush_requested = true;

@@ -98,6 +98,9 @@ pub struct State {
     pub config: Config,
     /// Open sessions by tab.
     pub tabs: BTreeMap<TabId, TabSession>,
+    /// Tabs closed recently, and when: their late messages are refused.
+    #[serde(default)]
+    pub closed_tabs: BTreeMap<TabId, UnixMillis>,
     /// The tab visible in the focused window, if Chrome has focus.
     pub focused_tab: Option<TabId>,
     /// Whether the machine reports the user idle or locked.
@@ -144,6 +147,7 @@ impl State {
             batch_cap: config.max_batch_items,
             config,
             tabs: BTreeMap::new(),
+            closed_tabs: BTreeMap::new(),
             focused_tab: None,
             user_idle: false,
             outbox: Outbox::default(),

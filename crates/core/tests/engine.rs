@@ -373,3 +373,17 @@ fn same_inputs_same_outputs() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_report_racing_the_tab_close_opens_no_ghost_session_and_the_real_end_supersedes_the_beacon() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    h.now += 2_000;
+    let beacon = h.engine.beacon_preview(1, h.now).unwrap();
+    let end = h.handle_sends(Event::TabClosed { tab: 1 });
+    let real: SessionRecord = serde_json::from_str(&end[0].body).unwrap();
+    assert!(real.revision > beacon.session.revision, "the worker's end wins over the beacon's");
+    h.open(1, 7); // the page's last visibility report arrives after the close
+    assert!(h.engine.state().tabs.is_empty());
+    assert_eq!(h.engine.state().rejected_inputs, 1);
+}

@@ -92,6 +92,7 @@ struct Sim {
     ended_sessions: HashSet<String>,
     acked: HashSet<String>,
     evicted: HashSet<String>,
+    tabs: [i64; 4],
     events: u64,
 }
 
@@ -122,6 +123,7 @@ impl Sim {
             ended_sessions: HashSet::new(),
             acked: HashSet::new(),
             evicted: HashSet::new(),
+            tabs: [1, 2, 3, 4],
             events: 0,
         };
         sim.handle(Event::SignedIn);
@@ -322,7 +324,8 @@ impl Sim {
     }
 
     fn step(&mut self) {
-        let tab = 1 + self.rng.up_to(3) as i64;
+        let slot = self.rng.up_to(3) as usize;
+        let tab = self.tabs[slot];
         match self.rng.up_to(99) {
             0..=5 => {
                 // Mostly the tab's own PR (a visibility or focus change), sometimes another (navigation).
@@ -355,7 +358,11 @@ impl Sim {
                 };
                 self.handle(Event::Activity { tab, kind });
             }
-            30..=33 => self.handle(Event::TabClosed { tab }),
+            30..=33 => {
+                self.handle(Event::TabClosed { tab });
+                // Chrome never reuses a tab id: a new tab gets a new one.
+                self.tabs[slot] = self.tabs.iter().max().copied().unwrap_or(0) + 1;
+            }
             34..=35 => self.handle(Event::Page {
                 tab,
                 page: None,
@@ -396,7 +403,7 @@ impl Sim {
         self.signed_out_until = None;
         self.handle(Event::SignedIn);
         self.handle(Event::Online);
-        for tab in 1..=4 {
+        for tab in self.tabs {
             self.handle(Event::TabClosed { tab });
         }
         for _ in 0..2_000 {

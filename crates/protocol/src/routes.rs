@@ -4,6 +4,8 @@
 pub const HEALTH: &str = "/api/v1/health";
 /// `PUT /api/v1/sessions/{id}` records a session's state; `GET /api/v1/sessions` lists them.
 pub const SESSIONS: &str = "/api/v1/sessions";
+/// `GET`: the user's activities (filter by `session_id`).
+pub const ACTIVITIES: &str = "/api/v1/activities";
 /// `POST`: a batch of activities.
 pub const ACTIVITIES_BATCH: &str = "/api/v1/activities/batch";
 /// `POST`, `text/plain`, no Authorization header: what `navigator.sendBeacon` can send.

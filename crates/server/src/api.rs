@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::WHOAMI, get(whoami))
         .route(routes::SESSIONS, get(list_sessions))
         .route(&format!("{}/{{id}}", routes::SESSIONS), put(put_session))
+        .route(routes::ACTIVITIES, get(list_activities))
         .route(routes::ACTIVITIES_BATCH, post(post_batch))
         .route(routes::BEACON, post(post_beacon))
         .route(routes::TOTALS, get(totals))
@@ -243,6 +244,19 @@ async fn totals(
     let now = now_ms();
     with_db(&state, move |conn| {
         store::totals(conn, user, &query, now).map(Json)
+    })
+    .await
+}
+
+async fn list_activities(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<store::ActivityQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<store::ActivityPage>, Reject> {
+    let user = user(&state, &headers).await?;
+    let Query(query) = query.map_err(|e| Reject::bad_request(format!("bad query: {e}")))?;
+    with_db(&state, move |conn| {
+        store::list_activities(conn, user, &query).map(Json)
     })
     .await
 }

@@ -394,3 +394,56 @@ pub fn totals(conn: &Connection, user: i64, q: &TotalsQuery, now: i64) -> Result
     }
     Ok(Totals { per_repo, per_day })
 }
+
+/// Filters for the activity list.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ActivityQuery {
+    /// Only this session's.
+    pub session_id: Option<String>,
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<u32>,
+    /// Page offset.
+    pub offset: Option<u32>,
+}
+
+/// One page of activities, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActivityPage {
+    /// The activities.
+    pub activities: Vec<Activity>,
+    /// All matching.
+    pub total: u64,
+}
+
+/// Lists the user's activities.
+pub fn list_activities(
+    conn: &Connection,
+    user: i64,
+    q: &ActivityQuery,
+) -> Result<ActivityPage, Reject> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Reject::bad_request("limit must be between 1 and 1000"));
+    }
+    let offset = q.offset.unwrap_or(0);
+    let session = q.session_id.clone();
+    let total: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM activities WHERE user_id = ?1 AND (?2 IS NULL OR session_id = ?2)",
+        params![user, session],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(
+        "SELECT body FROM activities WHERE user_id = ?1 AND (?2 IS NULL OR session_id = ?2)
+         ORDER BY at, id LIMIT ?3 OFFSET ?4",
+    )?;
+    let activities = stmt
+        .query_map(params![user, session, limit, offset], |r| {
+            r.get::<_, String>(0)
+        })?
+        .filter_map(|body| body.ok().and_then(|b| serde_json::from_str(&b).ok()))
+        .collect();
+    Ok(ActivityPage {
+        activities,
+        total: total as u64,
+    })
+}
