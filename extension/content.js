@@ -36,7 +36,24 @@
     send({ type: 'input' });
   }
 
-  function activity(activity) { send({ type: 'activity', activity }); }
+  // Review actions are kept until the worker acknowledges them: a message can be
+  // lost when the worker is stopped at the wrong moment. Each carries its own id,
+  // so a repeat is recorded once.
+  const unacked = new Map();
+  let retryTimer = null;
+  function activity(activity) {
+    const id = `cs-${crypto.randomUUID().replaceAll('-', '')}`;
+    unacked.set(id, { type: 'activity', id, at: Date.now(), activity });
+    deliver();
+  }
+  async function deliver(delay = 250) {
+    clearTimeout(retryTimer);
+    for (const [id, message] of [...unacked]) {
+      const answer = await send(message);
+      if (answer && answer.ok) unacked.delete(id);
+    }
+    if (unacked.size) retryTimer = setTimeout(() => deliver(Math.min(delay * 2, 5000)), delay);
+  }
 
   // In-page navigation (GitHub's Turbo, history API): events where they exist, a cheap poll as the catch-all.
   const onNavigate = () => { if (location.href !== lastUrl) report(); };
@@ -81,6 +98,8 @@
           for (const s of payload.sessions) {
             s.ended_at = Math.max(s.ended_at, now);
             s.wall_secs = Math.floor((s.ended_at - s.started_at) / 1000);
+            // Actions the worker has not acknowledged yet go with the beacon too.
+            for (const m of unacked.values()) payload.activities.push({ id: m.id, session_id: s.id, at: Math.max(m.at, s.started_at), ...m.activity });
           }
           body = JSON.stringify(payload);
         } catch { /* send it as the worker made it */ }

@@ -226,3 +226,16 @@ pub fn set_wake_timer(ms: f64, f: impl FnOnce() + 'static) {
         TIMER.with(|t| t.set(id.as_f64()));
     }
 }
+
+/// The ids of every open tab.
+pub async fn all_tab_ids() -> Result<Vec<i64>, ShellError> {
+    let tabs = tabs_query(&js_sys::Object::new().into())
+        .await
+        .map_err(|e| ShellError::chrome("chrome.tabs.query", &e))?;
+    Ok(js_sys::Array::from(&tabs)
+        .iter()
+        .filter_map(|t| js_sys::Reflect::get(&t, &"id".into()).ok())
+        .filter_map(|id| id.as_f64())
+        .map(|id| id as i64)
+        .collect())
+}

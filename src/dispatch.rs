@@ -153,12 +153,18 @@ async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
             vec![Event::WindowFocus { tab }]
         }
         BrowserEvent::Idle { state } => vec![Event::Idle { state }],
-        BrowserEvent::Alarm { .. } => vec![Event::Alarm],
+        BrowserEvent::Alarm { .. } => {
+            let mut events = closed_while_asleep().await;
+            events.push(Event::Alarm);
+            events
+        }
         BrowserEvent::Startup => {
             chrome::ensure_alarm().await?;
             let settings = load_settings().await?;
             chrome::register_content_script(&settings.content_script_matches()).await?;
-            vec![Event::Alarm]
+            let mut events = closed_while_asleep().await;
+            events.push(Event::Alarm);
+            events
         }
         BrowserEvent::Online => vec![Event::Online],
         BrowserEvent::Offline => vec![Event::Offline],
@@ -168,6 +174,20 @@ async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
         status: engine.status(now),
     })
     .await
+}
+
+/// Sessions whose tab no longer exists: its close event was lost (the worker
+/// was stopped as it fired, or the browser quit). The alarm and startup end them.
+async fn closed_while_asleep() -> Vec<Event> {
+    let (Ok(open), Ok((state, _))) = (chrome::all_tab_ids().await, load_state().await) else {
+        return Vec::new();
+    };
+    state
+        .tabs
+        .keys()
+        .filter(|tab| !open.contains(tab))
+        .map(|&tab| Event::TabClosed { tab })
+        .collect()
 }
 
 async fn handle_message(message: Message, sender: Sender) -> Result<Reply, ShellError> {
@@ -221,12 +241,14 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             })
             .await
         }
-        Message::Activity { activity } => {
+        Message::Activity { activity, id, at } => {
             let tab = need_tab()?;
             run(
                 vec![Event::Activity {
                     tab,
                     kind: activity,
+                    client_id: id,
+                    at,
                 }],
                 move |e, now, s| page_reply(e, tab, now, s),
             )

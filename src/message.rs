@@ -33,6 +33,12 @@ pub enum Message {
     Activity {
         /// What happened.
         activity: ActivityKind,
+        /// The content script's id for it, so a repeated message is recorded once.
+        #[serde(default)]
+        id: Option<String>,
+        /// When it happened (the content script's clock, checked by the core).
+        #[serde(default)]
+        at: Option<i64>,
     },
     /// Sync at once.
     SyncNow,

@@ -194,13 +194,14 @@ export async function startGitHubLike() {
  */
 export async function startFaultProxy(target) {
   const t = new URL(target);
-  const state = { faults: [], seen: [], sockets: new Set() };
+  const state = { faults: [], delays: [], seen: [], sockets: new Set() };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       state.seen.push({ method: req.method, path: req.url, at: Date.now() });
+      const delay = state.delays[0];
       const fault = state.faults[0];
       const isApi = req.url.startsWith('/api/v1/sessions/') || req.url.startsWith('/api/v1/activities/batch');
       if (fault && isApi && (!fault.path || req.url.startsWith(fault.path))) {
@@ -209,9 +210,19 @@ export async function startFaultProxy(target) {
         res.end(JSON.stringify({ code: 'injected', message: `injected ${fault.status}` }));
         return;
       }
+      let hold = 0;
+      if (delay && isApi && (!delay.path || req.url.startsWith(delay.path))) {
+        if (--delay.times <= 0) state.delays.shift();
+        hold = delay.ms;
+      }
       const fwd = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } }, (up) => {
-        res.writeHead(up.statusCode, up.headers);
-        up.pipe(res);
+        const upChunks = [];
+        up.on('data', (c) => upChunks.push(c));
+        up.on('end', () => setTimeout(() => {
+          if (res.destroyed) return;
+          res.writeHead(up.statusCode, up.headers);
+          res.end(Buffer.concat(upChunks));
+        }, hold));
       });
       fwd.on('error', () => { res.writeHead(502); res.end(); });
       fwd.end(body);
@@ -224,7 +235,9 @@ export async function startFaultProxy(target) {
     url: `http://127.0.0.1:${port}`,
     seen: state.seen,
     fail(status, times = 1, headers = {}, path = null) { state.faults.push({ status, times, headers, path }); },
-    clearFaults() { state.faults.length = 0; },
+    /** The server processes the next `times` requests at once but its answer is held `ms`. */
+    delay(ms, times = 1, path = null) { state.delays.push({ ms, times, path }); },
+    clearFaults() { state.faults.length = 0; state.delays.length = 0; },
     async down() {
       for (const s of state.sockets) s.destroy();
       await new Promise((resolve) => server.close(resolve));

@@ -21,6 +21,14 @@ use crate::state::{Auth, InFlight, InFlightItems, Link, State};
 use crate::status::Status;
 use crate::UnixMillis;
 
+/// A content script's activity id: 8 to 64 characters of `[A-Za-z0-9_-]`.
+fn valid_client_id(id: &str) -> bool {
+    (8..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// How long a closed tab's id is remembered, to refuse its late messages.
 const CLOSED_TAB_MEMORY_MS: i64 = 10 * 60_000;
 
@@ -86,6 +94,13 @@ pub enum Event {
         tab: TabId,
         /// What happened.
         kind: ActivityKind,
+        /// The content script's id for it, so a message it repeats (its answer
+        /// was lost to a worker restart) is recorded once.
+        #[serde(default)]
+        client_id: Option<String>,
+        /// When the content script saw it.
+        #[serde(default)]
+        at: Option<UnixMillis>,
     },
     /// A tab closed.
     TabClosed {
@@ -261,7 +276,12 @@ impl Engine {
                     s.last_activity_at = now;
                 }
             }
-            Event::Activity { tab, kind } => self.on_activity(tab, kind, now),
+            Event::Activity {
+                tab,
+                kind,
+                client_id,
+                at,
+            } => self.on_activity(tab, kind, client_id, at, now),
             Event::TabClosed { tab } => {
                 if self.state.focused_tab == Some(tab) {
                     self.state.focused_tab = None;
@@ -460,7 +480,7 @@ impl Engine {
                 }
             }
             if let Some(t) = switched {
-                self.on_activity(tab, ActivityKind::TabSwitched { tab: t }, now);
+                self.on_activity(tab, ActivityKind::TabSwitched { tab: t }, None, None, now);
             }
             return;
         }
@@ -481,20 +501,47 @@ impl Engine {
         closed
     }
 
-    fn on_activity(&mut self, tab: TabId, kind: ActivityKind, now: UnixMillis) {
-        let Some(session_id) = self.state.tabs.get_mut(&tab).map(|s| {
+    fn on_activity(
+        &mut self,
+        tab: TabId,
+        kind: ActivityKind,
+        client_id: Option<String>,
+        at: Option<UnixMillis>,
+        now: UnixMillis,
+    ) {
+        let Some((session_id, started_at)) = self.state.tabs.get_mut(&tab).map(|s| {
             s.last_activity_at = now;
-            s.id.clone()
+            (s.id.clone(), s.started_at)
         }) else {
             self.state.rejected_inputs += 1;
             return;
         };
-        let id = self.next_id("a");
+        let id = match client_id {
+            Some(id) if valid_client_id(&id) => {
+                if self
+                    .state
+                    .outbox
+                    .activities
+                    .iter()
+                    .any(|a| a.activity.id == id)
+                {
+                    return; // a repeat of a message already recorded
+                }
+                id
+            }
+            Some(_) => {
+                self.state.rejected_inputs += 1;
+                return;
+            }
+            None => self.next_id("a"),
+        };
+        // A content script's clock is trusted only within the session and up to now.
+        let at = at.filter(|t| (started_at..=now).contains(t)).unwrap_or(now);
         self.state.outbox.queue_activity(
             Activity {
                 id,
                 session_id,
-                at: now,
+                at,
                 kind,
             },
             now,

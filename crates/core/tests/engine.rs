@@ -10,6 +10,8 @@ fn comment() -> Event {
     Event::Activity {
         tab: 1,
         kind: ActivityKind::CommentPosted,
+        client_id: None,
+        at: None,
     }
 }
 
@@ -304,6 +306,8 @@ fn switching_pr_tabs_is_recorded_and_a_review_is_an_activity() {
         kind: ActivityKind::ReviewSubmitted {
             verdict: ReviewVerdict::Approve,
         },
+        client_id: None,
+        at: None,
     });
     let kinds: Vec<_> = h
         .engine
@@ -319,6 +323,8 @@ fn switching_pr_tabs_is_recorded_and_a_review_is_an_activity() {
     h.handle(Event::Activity {
         tab: 99,
         kind: ActivityKind::CommentPosted,
+        client_id: None,
+        at: None,
     });
     assert_eq!(h.engine.state().rejected_inputs, 1);
 }
@@ -382,8 +388,47 @@ fn a_report_racing_the_tab_close_opens_no_ghost_session_and_the_real_end_superse
     let beacon = h.engine.beacon_preview(1, h.now).unwrap();
     let end = h.handle_sends(Event::TabClosed { tab: 1 });
     let real: SessionRecord = serde_json::from_str(&end[0].body).unwrap();
-    assert!(real.revision > beacon.session.revision, "the worker's end wins over the beacon's");
+    assert!(
+        real.revision > beacon.session.revision,
+        "the worker's end wins over the beacon's"
+    );
     h.open(1, 7); // the page's last visibility report arrives after the close
     assert!(h.engine.state().tabs.is_empty());
+    assert_eq!(h.engine.state().rejected_inputs, 1);
+}
+
+#[test]
+fn a_content_script_repeating_an_activity_gets_it_recorded_once_with_its_own_time() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    h.now += 5_000;
+    let repeat = || Event::Activity {
+        tab: 1,
+        kind: ActivityKind::CommentPosted,
+        client_id: Some("cs-0123456789abcdef".into()),
+        at: Some(common::T0 + 1_000),
+    };
+    h.handle(repeat());
+    h.handle(repeat());
+    let acts = &h.engine.state().outbox.activities;
+    assert_eq!(acts.len(), 1);
+    assert_eq!(acts[0].activity.id, "cs-0123456789abcdef");
+    assert_eq!(acts[0].activity.at, common::T0 + 1_000);
+    // A bad id is refused; a time outside the session falls back to now.
+    h.handle(Event::Activity {
+        tab: 1,
+        kind: ActivityKind::CommentPosted,
+        client_id: Some("x y".into()),
+        at: None,
+    });
+    h.handle(Event::Activity {
+        tab: 1,
+        kind: ActivityKind::CommentPosted,
+        client_id: Some("cs-fedcba9876543210".into()),
+        at: Some(common::T0 + 99_999_999),
+    });
+    let acts = &h.engine.state().outbox.activities;
+    assert_eq!(acts.len(), 2);
+    assert_eq!(acts[1].activity.at, h.now);
     assert_eq!(h.engine.state().rejected_inputs, 1);
 }

@@ -356,7 +356,12 @@ impl Sim {
                     },
                     _ => ActivityKind::TabSwitched { tab: PrTab::Checks },
                 };
-                self.handle(Event::Activity { tab, kind });
+                self.handle(Event::Activity {
+                    tab,
+                    kind,
+                    client_id: None,
+                    at: None,
+                });
             }
             30..=33 => {
                 self.handle(Event::TabClosed { tab });
