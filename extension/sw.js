@@ -24,7 +24,10 @@ async function onEvent(event) {
 
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   wasm()
-    .then(() => dispatchMessage(message, { tab_id: sender.tab ? sender.tab.id : undefined }))
+    .then(() => dispatchMessage(message, {
+      tab_id: sender.tab ? sender.tab.id : undefined,
+      extension_page: sender.id === chrome.runtime.id && typeof sender.url === 'string' && sender.url.startsWith(chrome.runtime.getURL('')),
+    }))
     .catch(failed)
     .then(sendResponse);
   return true; // answer asynchronously

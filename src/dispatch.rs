@@ -100,15 +100,16 @@ pub async fn dispatch_message(message: JsValue, sender: JsValue) -> JsValue {
     let sender: Sender = serde_wasm_bindgen::from_value(sender).unwrap_or_default();
     let result = match serde_wasm_bindgen::from_value::<Message>(message) {
         Ok(message) => handle_message(message, sender).await,
-        Err(e) => {
-            let _ = run(Vec::new(), |engine, _, _| {
-                engine.count_rejected();
-                Reply::Done {}
-            })
-            .await;
-            Err(ShellError::BadMessage(e.to_string()))
-        }
+        Err(e) => Err(ShellError::BadMessage(e.to_string())),
     };
+    if matches!(result, Err(ShellError::BadMessage(_))) {
+        // Counted, so a misbehaving page shows up in the popup's diagnostics.
+        let _ = run(Vec::new(), |engine, _, _| {
+            engine.count_rejected();
+            Reply::Done {}
+        })
+        .await;
+    }
     answer(result)
 }
 
@@ -191,6 +192,11 @@ async fn closed_while_asleep() -> Vec<Event> {
 }
 
 async fn handle_message(message: Message, sender: Sender) -> Result<Reply, ShellError> {
+    if message.privileged() && !sender.extension_page {
+        return Err(ShellError::BadMessage(
+            "only the extension's own pages may send this message".into(),
+        ));
+    }
     let tab = sender.tab_id;
     let need_tab =
         || tab.ok_or_else(|| ShellError::BadMessage("this message must come from a tab".into()));
@@ -243,6 +249,17 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         }
         Message::Activity { activity, id, at } => {
             let tab = need_tab()?;
+            if let Some(id) = &id {
+                let ok = (8..=64).contains(&id.len())
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if !ok {
+                    return Err(ShellError::BadMessage(
+                        "activity id must be 8 to 64 letters, digits, - or _".into(),
+                    ));
+                }
+            }
             run(
                 vec![Event::Activity {
                     tab,

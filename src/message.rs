@@ -78,6 +78,24 @@ pub struct Sender {
     /// The sending tab, for content scripts.
     #[serde(default)]
     pub tab_id: Option<i64>,
+    /// Whether it is one of the extension's own pages (popup, options), which
+    /// alone may change settings or the failed-sync list.
+    #[serde(default)]
+    pub extension_page: bool,
+}
+
+impl Message {
+    /// Whether only the extension's own pages may send this.
+    pub fn privileged(&self) -> bool {
+        !matches!(
+            self,
+            Message::Status
+                | Message::Hello { .. }
+                | Message::Page { .. }
+                | Message::Input
+                | Message::Activity { .. }
+        )
+    }
 }
 
 /// A browser event the service worker listens to.

@@ -105,10 +105,15 @@ export async function stopServiceWorker(context) {
     // was destroyed or absent at any moment, even if an event has already started it again.
     let destroyed = false;
     cdp.on('Target.targetDestroyed', (e) => { if (closing.includes(e.targetId)) destroyed = true; });
-    for (const targetId of closing) await cdp.send('Target.closeTarget', { targetId });
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 10000;
+    let nextClose = 0;
     while (!destroyed && (await workerTargets(cdp)).some((t) => closing.includes(t.targetId))) {
       if (Date.now() > deadline) throw new Error('service worker did not stop');
+      if (Date.now() >= nextClose) {
+        // Chrome may ignore a close while the worker is starting up: ask again.
+        for (const targetId of closing) await cdp.send('Target.closeTarget', { targetId }).catch(() => {});
+        nextClose = Date.now() + 1000;
+      }
       await new Promise((r) => setTimeout(r, 10));
     }
   } finally {
