@@ -26,6 +26,15 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::error::ServerError;
 
+/// Prints a line to stdout, ignoring a closed pipe: a server must not die
+/// because whoever started it stopped reading its output.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// The whole application: API, dashboard, CORS for bearer-token clients.
 pub fn app(conn: rusqlite::Connection) -> axum::Router {
     let state = api::AppState {
@@ -92,12 +101,12 @@ pub async fn serve(
         let file = data.join("pairing-link.txt");
         std::fs::write(&file, format!("{link}\n"))?;
         restrict(&file);
-        println!("First start: created user `local`.");
-        println!("PAIRING {link}");
-        println!("(also saved in {}; open it to sign in to the dashboard, paste it in the extension's options)", file.display());
+        say!("First start: created user `local`.");
+        say!("PAIRING {link}");
+        say!("(also saved in {}; open it to sign in to the dashboard, paste it in the extension's options)", file.display());
     }
-    println!("LISTENING {url}");
-    println!("Dashboard: {url}/");
+    say!("LISTENING {url}");
+    say!("Dashboard: {url}/");
     let shutdown = async move {
         let ctrl_c = async {
             let _ = tokio::signal::ctrl_c().await;

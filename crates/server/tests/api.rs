@@ -53,6 +53,8 @@ fn start(data: &Path) -> Server {
             pairing = Pairing::parse_link(link);
         }
         if let Some(url) = line.strip_prefix("LISTENING ") {
+            // Keep draining its output, as a terminal would.
+            std::thread::spawn(move || lines.for_each(drop));
             return Server {
                 child,
                 url: url.to_string(),
