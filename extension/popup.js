@@ -58,8 +58,13 @@ function renderStatus(st) {
   $('evicted').textContent = `${plural(st.evicted, 'older failed sync')} (${plural(st.evicted_items, 'item')}) dropped because the list is full.`;
 }
 
+let shownDead = null;
 function renderDead(entries) {
   $('failed').hidden = entries.length === 0 && $('evicted').hidden;
+  // Rebuild only on change: a list redrawn every second would steal keyboard focus and clicks.
+  const signature = entries.map((e) => e.id).join(',');
+  if (signature === shownDead) return;
+  shownDead = signature;
   $('deadList').replaceChildren(...entries.map((e) => {
     const li = document.createElement('li');
     li.dataset.id = e.id;

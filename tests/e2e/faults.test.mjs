@@ -4,52 +4,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { api, cleanup, engineState, extensionPage, launchExtension, pair, parsePairing, root, scratch, send, startFaultProxy, startGitHubLike, startServer, stopServiceWorker, until } from './lib.mjs';
+import { root, scratch, send, setupEnv, reviewPr, startGitHubLike, stopServiceWorker, until } from './lib.mjs';
 
 let site;
 before(async () => { site = await startGitHubLike(); });
 after(async () => { await site?.stop(); });
 
-async function setup(t, { profile } = {}) {
-  const server = await startServer();
-  const proxy = await startFaultProxy(server.url);
-  const pairing = parsePairing(server.pairing);
-  const env = { server, proxy, pairing };
-  env.launch = async () => {
-    env.browser = await launchExtension(profile);
-    env.context = env.browser.context;
-    env.ctl = await extensionPage(env.context, env.browser.extensionId, 'options.html');
-    return env;
-  };
-  await env.launch();
-  await pair(env.context, env.browser.extensionId, { serverUrl: proxy.url, pairing, origin: site.origin });
-  t.after(async () => {
-    await env.context.close().catch(() => {});
-    cleanup(env.browser.profile);
-    await proxy.stop();
-    await server.stop();
-    cleanup(server.data);
-  });
-  env.sessions = async () => (await api(server, pairing.token, '/api/v1/sessions')).sessions;
-  env.activities = async () => (await api(server, pairing.token, '/api/v1/activities?limit=1000')).activities;
-  env.state = () => engineState(env.ctl);
-  env.attempts = async () => { const st = await env.state(); return [...st.outbox.sessions, ...st.outbox.activities].map((i) => i.retry.attempts); };
-  return env;
-}
-
-/** Opens a PR, comments, then closes the tab (the beacon also reports) or navigates off the PR (only the worker does). */
-async function review(context, { close = true, comments = 1, leave = 'close' } = {}) {
-  const page = await context.newPage();
-  await page.goto(`${site.origin}/octo/widgets/pull/1`);
-  await until(async () => (await page.getAttribute('html', 'data-reviewtime')) === 'tracking');
-  for (let i = 0; i < comments; i++) await page.click('#comment');
-  if (close) {
-    await new Promise((r) => setTimeout(r, 300));
-    if (leave === 'navigate') await page.click('#to-repo');
-    else await page.close();
-  }
-  return page;
-}
+const setup = (t, opts) => setupEnv(t, site, opts);
+const review = (context, opts) => reviewPr(context, site, opts);
 
 const delivered = (env, activities = 1) => until(async () => {
   const s = await env.sessions();

@@ -1,0 +1,125 @@
+// The popup: every sync state in words, failed syncs with retry, discard and
+// export, the badge. A screenshot of each state lands in test-output/.
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { extensionPage, outputDir, reviewPr, send, setupEnv, startGitHubLike, until } from './lib.mjs';
+
+let site;
+before(async () => { site = await startGitHubLike(); mkdirSync(outputDir, { recursive: true }); });
+after(async () => { await site?.stop(); });
+
+async function openPopup(env) {
+  const popup = await extensionPage(env.context, env.browser.extensionId, 'popup.html');
+  await popup.setViewportSize({ width: 360, height: 520 });
+  await popup.waitForFunction(() => document.getElementById('words').textContent !== 'Loading…');
+  return popup;
+}
+
+const words = (popup) => popup.textContent('#words');
+const badge = (env) => env.ctl.evaluate(() => chrome.action.getBadgeText({}));
+const shot = (popup, name) => popup.screenshot({ path: path.join(outputDir, `popup-${name}.png`), fullPage: true });
+
+test('all synced, then offline, then back: the popup says so and updates live', async (t) => {
+  const env = await setupEnv(t, site);
+  const popup = await openPopup(env);
+  await reviewPr(env.context, site);
+  await until(async () => /^All synced$/.test(await words(popup)), 15000);
+  assert.match(await popup.textContent('#hint'), /Last synced \d+ seconds? ago/);
+  assert.equal(await popup.textContent('#mark'), '✓✓');
+  assert.equal(await badge(env), '');
+  await shot(popup, 'all-synced');
+
+  await env.proxy.down();
+  await reviewPr(env.context, site, { comments: 2, leave: 'navigate' });
+  await until(async () => /^No internet — \d+ items? waiting$/.test(await words(popup)), 15000);
+  await shot(popup, 'offline');
+  await env.proxy.up();
+  await popup.click('#syncNow');
+  await until(async () => /^All synced$/.test(await words(popup)), 15000);
+});
+
+test('signed out: says so, offers sign-in, badge shows a distinct mark', async (t) => {
+  const env = await setupEnv(t, site);
+  env.proxy.fail(401, 1);
+  await reviewPr(env.context, site, { leave: 'navigate' });
+  const popup = await openPopup(env);
+  await until(async () => (await words(popup)) === 'Session expired — sign in again');
+  assert.equal(await popup.isVisible('#signIn'), true);
+  assert.equal(await popup.getAttribute('#signIn', 'type'), 'button');
+  await until(async () => (await badge(env)) === '!');
+  await shot(popup, 'signed-out');
+});
+
+test('failing with retries: says when it retries', async (t) => {
+  const env = await setupEnv(t, site);
+  env.proxy.fail(503, 1000);
+  await reviewPr(env.context, site, { leave: 'navigate' });
+  const popup = await openPopup(env);
+  await until(async () => /^Server error, retrying at \d\d:\d\d:\d\d$/.test(await words(popup)), 15000);
+  assert.match(await popup.textContent('#details'), /Items waiting\s*[1-9]/);
+  await shot(popup, 'failing');
+  env.proxy.clearFaults();
+});
+
+test('dead letters from a 400: listed with what, when, status and reason; retry, discard, export; badge counts them', async (t) => {
+  const env = await setupEnv(t, site);
+  env.proxy.fail(400, 2, {}, '/api/v1/activities/batch');
+  await reviewPr(env.context, site, { comments: 2, leave: 'navigate' });
+  await until(async () => (await env.state()).dead.entries.length === 1, 15000);
+  await reviewPr(env.context, site, { comments: 1, leave: 'navigate' });
+  await until(async () => (await env.state()).dead.entries.length === 2, 15000);
+  const popup = await openPopup(env);
+  await popup.waitForSelector('#deadList li:nth-child(2)');
+  const items = await popup.locator('#deadList li').allTextContents();
+  assert.match(items[0], /Batch of 2 activities.*HTTP 400.*injected 400/s);
+  assert.match(items[1], /Batch of 1 activity.*HTTP 400/s);
+  assert.equal(await badge(env), '2');
+  await shot(popup, 'dead-letters');
+
+  // Export all: a JSON download with both entries.
+  const [download] = await Promise.all([popup.waitForEvent('download'), popup.click('#exportAll')]);
+  const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.equal(exported.dead_letters.length, 2);
+  assert.equal(exported.dead_letters[0].status, 400);
+
+  // Retry the first now that the server accepts it: it lands and leaves the list.
+  await popup.click('#deadList li:nth-child(1) button:text("Retry")');
+  await until(async () => (await env.activities()).length === 2, 15000);
+  await until(async () => (await popup.locator('#deadList li').count()) === 1);
+  assert.equal(await badge(env), '1');
+
+  // Discard the other, after confirming.
+  popup.once('dialog', (d) => d.accept());
+  await popup.click('#deadList li:nth-child(1) button:text("Discard")');
+  await until(async () => (await env.state()).dead.entries.length === 0);
+  await until(async () => (await badge(env)) === '');
+  assert.equal(await popup.isVisible('#failed'), false);
+});
+
+test('the popup is labelled, keyboard reachable and paints fast', async (t) => {
+  const env = await setupEnv(t, site);
+  const times = [];
+  for (let i = 0; i < 10; i++) {
+    const popup = await extensionPage(env.context, env.browser.extensionId, 'popup.html');
+    const fcp = await popup.evaluate(() => new Promise((resolve) => {
+      const seen = performance.getEntriesByName('first-contentful-paint')[0];
+      if (seen) return resolve(seen.startTime);
+      new PerformanceObserver((l) => resolve(l.getEntries()[0].startTime)).observe({ type: 'paint', buffered: true });
+    }));
+    times.push(fcp);
+    await popup.close();
+  }
+  times.sort((a, b) => a - b);
+  console.log(`popup first contentful paint: median ${times[5].toFixed(1)} ms, worst ${times[9].toFixed(1)} ms over 10 opens`);
+  assert.ok(times[5] < 100, `median first paint ${times[5]} ms`);
+  const popup = await openPopup(env);
+  for (const b of await popup.locator('button:visible').all()) {
+    assert.ok(((await b.getAttribute('aria-label')) || (await b.textContent())).trim().length > 0);
+  }
+  await popup.keyboard.press('Tab');
+  const focused = await popup.evaluate(() => document.activeElement && document.activeElement.tagName);
+  assert.ok(['BUTTON', 'A'].includes(focused), `focus went to ${focused}`);
+  assert.ok(await popup.locator('a[href="options.html"]').count());
+});
