@@ -14,6 +14,9 @@ const dur = (s) => (s >= 3600 ? `${Math.floor(s / 3600)}h ${Math.floor((s % 3600
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function describe(st) {
+  if (st.dead_letters > 0 && (st.state === 'all_synced' || st.state === 'syncing')) {
+    return ['dead', '✕', `${plural(st.dead_letters, 'failed sync')} need${st.dead_letters === 1 ? 's' : ''} your attention`, 'The server refused them. Retry, discard or export each below.'];
+  }
   switch (st.state) {
     case 'all_synced': return ['ok', '✓✓', 'All synced', st.last_success_at ? `Last synced ${ago(st.last_success_at)}` : 'Nothing to sync yet'];
     case 'syncing': return ['syncing', '⟳', 'Syncing…', `${plural(st.waiting, 'item')} on the way`];
@@ -51,6 +54,7 @@ function renderStatus(st) {
     ...row('Next retry', st.next_retry_at ? clock(st.next_retry_at) : '—'),
     ...row('Failed syncs', String(st.dead_letters)),
   );
+  if (st.state === 'all_synced' || st.dead_letters) today();
   const open = st.open_sessions[0];
   $('review').hidden = !open;
   if (open) $('current').textContent = `${open.pr.owner}/${open.pr.repo}#${open.pr.number} — ${dur(open.wall_secs)} elapsed, ${dur(open.active_secs)} active`;
@@ -97,6 +101,22 @@ function download(name, text) {
   a.download = name;
   a.click();
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+// Today's total comes from the server, which holds every finished review.
+let todayAsked = 0;
+async function today() {
+  if (Date.now() - todayAsked < 10000) return;
+  todayAsked = Date.now();
+  try {
+    const s = (await chrome.storage.local.get('reviewtime.settings'))['reviewtime.settings'];
+    if (!s || !s.server_url || !s.token) return;
+    const r = await fetch(`${s.server_url}/api/v1/totals?days=1`, { headers: { authorization: `Bearer ${s.token}` } });
+    if (!r.ok) return;
+    const t = await r.json();
+    const day = t.per_day[t.per_day.length - 1];
+    $('today').textContent = `Today: ${dur(day ? day.active_secs : 0)} of active review`;
+  } catch { /* offline: the sync state already says so */ }
 }
 
 async function act(message, done) {

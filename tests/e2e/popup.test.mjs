@@ -76,6 +76,7 @@ test('dead letters from a 400: listed with what, when, status and reason; retry,
   assert.match(items[0], /Batch of 2 activities.*HTTP 400.*injected 400/s);
   assert.match(items[1], /Batch of 1 activity.*HTTP 400/s);
   assert.equal(await badge(env), '2');
+  assert.equal(await words(popup), '2 failed syncs need your attention');
   await shot(popup, 'dead-letters');
 
   // Export all: a JSON download with both entries.

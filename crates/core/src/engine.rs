@@ -1111,7 +1111,7 @@ impl Engine {
 /// The server's error message if it sent our JSON error, else the status in words.
 fn server_reason(status: u16, body: &str) -> String {
     match serde_json::from_str::<ApiError>(body) {
-        Ok(e) => format!("HTTP {status} {}: {}", e.code, e.message),
+        Ok(e) => format!("{} ({})", e.message, e.code),
         Err(_) => {
             let excerpt: String = body.chars().take(120).collect();
             if excerpt.trim().is_empty() {
