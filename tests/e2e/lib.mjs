@@ -21,8 +21,7 @@ export function scratch(prefix) {
 }
 
 /** Starts the real server on 127.0.0.1 with a fresh database; resolves once it listens. */
-export async function startServer({ data = scratch('server'), addr = '127.0.0.1:0' } = {}) {
-  const bin = path.join(root, 'target/debug/reviewtime-server');
+export async function startServer({ data = scratch('server'), addr = '127.0.0.1:0', bin = path.join(root, 'target/debug/reviewtime-server') } = {}) {
   const child = spawn(bin, ['--data', data, 'serve', '--addr', addr, '--exit-after', '900'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const info = await new Promise((resolve, reject) => {
@@ -199,7 +198,7 @@ export async function startGitHubLike() {
  */
 export async function startFaultProxy(target) {
   const t = new URL(target);
-  const state = { faults: [], delays: [], seen: [], sockets: new Set() };
+  const state = { faults: [], delays: [], seen: [], sockets: new Set(), refusing: false, refused: 0 };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -233,7 +232,11 @@ export async function startFaultProxy(target) {
       fwd.end(body);
     });
   });
-  server.on('connection', (s) => { state.sockets.add(s); s.on('close', () => state.sockets.delete(s)); });
+  server.on('connection', (s) => {
+    if (state.refusing) { state.refused++; s.destroy(); return; }
+    state.sockets.add(s);
+    s.on('close', () => state.sockets.delete(s));
+  });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = server.address().port;
   const proxy = {
@@ -247,6 +250,10 @@ export async function startFaultProxy(target) {
       for (const s of state.sockets) s.destroy();
       await new Promise((resolve) => server.close(resolve));
     },
+    /** Reset every connection at once (a server that is down), counting the attempts. */
+    refuse() { state.refusing = true; for (const s of state.sockets) s.destroy(); },
+    accept() { state.refusing = false; },
+    refused() { return state.refused; },
     async up() { await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve)); },
     async stop() { for (const s of state.sockets) s.destroy(); if (server.listening) await new Promise((r) => server.close(r)); },
   };

@@ -30,7 +30,8 @@ pub struct Config {
     pub in_flight_grace_ms: i64,
     /// Longest Retry-After honoured (default 1 h); longer asks are capped.
     pub max_retry_after_ms: i64,
-    /// Longest wait between probes while the server is unreachable (default 1 min).
+    /// Longest wait between probes while the server is unreachable (default 8 s:
+    /// a probe is one cheap request, and recovery after an outage should take seconds).
     pub probe_cap_ms: i64,
 }
 
@@ -48,7 +49,7 @@ impl Default for Config {
             request_timeout_ms: 15_000,
             in_flight_grace_ms: 15_000,
             max_retry_after_ms: 3_600_000,
-            probe_cap_ms: 60_000,
+            probe_cap_ms: 8_000,
         }
     }
 }

@@ -33,6 +33,7 @@
 //! - [`status`]: what the popup shows.
 //! - [`config`]: every tunable number.
 //! - [`rng`]: seeded randomness.
+//! - [`workload`]: a reproducible synthetic workload for benchmarks.
 #![deny(missing_docs)]
 
 pub mod backoff;
@@ -47,6 +48,7 @@ pub mod rng;
 pub mod session;
 pub mod state;
 pub mod status;
+pub mod workload;
 
 pub use engine::{Effect, Engine, Event, HttpResult, IdleState, Request};
 pub use reviewtime_protocol as protocol;

@@ -1,0 +1,134 @@
+// Extension benchmarks: the real release build in headless Chromium against
+// the real release server on 127.0.0.1. Prints one JSON line per measurement.
+//   node bench/extension.mjs
+import { gzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { api, cleanup, dist, engineState, extensionPage, launchExtension, pair, parsePairing, send, startFaultProxy, startGitHubLike, startServer, stopServiceWorker, until } from '../tests/e2e/lib.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const stats = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { n: s.length, median: +q(0.5).toFixed(1), p95: +q(0.95).toFixed(1), min: +s[0].toFixed(1), max: +s[s.length - 1].toFixed(1) };
+};
+const emit = (measure, data) => console.log(JSON.stringify({ measure, ...data }));
+
+const site = await startGitHubLike();
+const server = await startServer({ bin: process.env.REVIEWTIME_SERVER_BIN });
+const proxy = await startFaultProxy(server.url);
+const pairing = parsePairing(server.pairing);
+const browser = await launchExtension();
+const ctl = await pair(browser.context, browser.extensionId, { serverUrl: proxy.url, pairing, origin: site.origin });
+const count = async (p) => (await api(server, pairing.token, p)).total;
+
+async function isolatedWorld(page) {
+  const cdp = await browser.context.newCDPSession(page);
+  const contexts = [];
+  cdp.on('Runtime.executionContextCreated', (e) => contexts.push(e.context));
+  await cdp.send('Runtime.enable');
+  const iso = await until(() => contexts.find((c) => c.auxData && c.auxData.type === 'isolated' && c.name === 'ReviewTime'));
+  return (expression) => cdp.send('Runtime.evaluate', { contextId: iso.id, expression, awaitPromise: true, returnByValue: true });
+}
+
+async function openPr(n = 1) {
+  const page = await browser.context.newPage();
+  await page.goto(`${site.origin}/octo/widgets/pull/${n}`);
+  await until(async () => (await page.getAttribute('html', 'data-reviewtime')) === 'tracking');
+  return page;
+}
+
+try {
+  // 1. End-sync latency: tab close -> the server has the session Completed.
+  const latencies = [];
+  for (let i = 0; i < 50; i++) {
+    const page = await openPr(1 + (i % 5));
+    await page.click('#comment');
+    await sleep(200);
+    const closed = performance.now();
+    await page.close();
+    await until(async () => (await count('/api/v1/sessions?status=completed&limit=1')) === i + 1, 5000, 2);
+    latencies.push(performance.now() - closed);
+  }
+  emit('end_sync_latency_ms', stats(latencies));
+
+  // 2. Worker wake-up: stopped -> a message answered by Rust.
+  const wakes = [];
+  for (let i = 0; i < 30; i++) {
+    await stopServiceWorker(browser.context);
+    const t = performance.now();
+    const answer = await send(ctl, { type: 'status' });
+    if (!answer.ok) throw new Error(answer.error);
+    wakes.push(performance.now() - t);
+  }
+  emit('worker_wake_ms', stats(wakes));
+  const wasm = readFileSync(path.join(dist, 'wasm/reviewtime_ext_bg.wasm'));
+  emit('wasm_size_bytes', { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length });
+
+  // 5a. Handler cost with nothing waiting: the work of one alarm tick (load, decide, persist).
+  const ticks = [];
+  for (let i = 0; i < 30; i++) {
+    const t = performance.now();
+    await send(ctl, { type: 'status' });
+    ticks.push(performance.now() - t);
+  }
+  emit('idle_tick_ms', stats(ticks));
+
+  // 3. Burst: 10,000 activities from 5 tabs over 10 s.
+  const baseActs = await count('/api/v1/activities?limit=1');
+  const before = proxy.seen.length;
+  let writes = 0;
+  await ctl.evaluate(() => { globalThis.__writes = 0; chrome.storage.onChanged.addListener((c) => { if (c['reviewtime.state']) globalThis.__writes++; }); });
+  const tabs = await Promise.all([1, 2, 3, 4, 5].map((n) => openPr(n)));
+  const worlds = await Promise.all(tabs.map((p) => isolatedWorld(p)));
+  const burstStart = performance.now();
+  await Promise.all(worlds.map((run) => run(`(async () => {
+    const start = Date.now();
+    const sends = [];
+    for (let i = 0; i < 2000; i++) {
+      const due = start + i * 5;
+      if (Date.now() < due) await new Promise((r) => setTimeout(r, due - Date.now()));
+      sends.push(chrome.runtime.sendMessage({ type: 'activity', activity: { type: 'comment_posted' } }));
+    }
+    const answers = await Promise.all(sends);
+    return answers.filter((a) => a && a.ok).length;
+  })()`)));
+  const produced = performance.now() - burstStart;
+  await until(async () => (await count('/api/v1/activities?limit=1')) - baseActs >= 10000, 300000, 100);
+  const drained = performance.now() - burstStart;
+  writes = await ctl.evaluate(() => globalThis.__writes);
+  const burstReqs = proxy.seen.slice(before).filter((r) => r.path === '/api/v1/activities/batch').length;
+  emit('burst', { activities: 10000, stored: (await count('/api/v1/activities?limit=1')) - baseActs, produce_ms: Math.round(produced), drain_after_burst_ms: Math.round(drained - produced), batch_requests: burstReqs, requests_total: proxy.seen.length - before, storage_writes_per_activity: +(writes / 10000).toFixed(2) });
+  for (const t of tabs) await t.close();
+  await until(async () => (await engineState(ctl)).outbox.sessions.length === 0, 30000);
+
+  // 4. Outage recovery: 1,000 items queued while the server is down for 2 minutes.
+  const base4 = await count('/api/v1/activities?limit=1');
+  const page = await openPr(1);
+  const run = await isolatedWorld(page);
+  proxy.refuse();
+  await run(`(async () => { for (let i = 0; i < 1000; i++) await chrome.runtime.sendMessage({ type: 'activity', activity: { type: 'file_viewed', path: 'f' + i } }); })()`);
+  await sleep(120000);
+  const attemptsDuringOutage = proxy.refused();
+  const st = await engineState(ctl);
+  const up = performance.now();
+  proxy.accept();
+  await until(async () => (await count('/api/v1/activities?limit=1')) - base4 >= 1000, 120000, 50);
+  const after = await engineState(ctl);
+  emit('outage_recovery', { queued: 1000, outage_s: 120, drain_ms: Math.round(performance.now() - up), requests_during_outage: attemptsDuringOutage, attempts_used: Math.max(0, ...st.outbox.activities.map((a) => a.retry.attempts)), dead_lettered: after.dead.entries.length });
+  await page.close();
+
+  // 5b. Idle: nothing waiting, no tabs: requests over two alarm periods.
+  await until(async () => { const s = await engineState(ctl); return s.outbox.sessions.length + s.outbox.activities.length === 0; }, 30000);
+  const idleFrom = proxy.seen.length;
+  await sleep(125000);
+  const idleReqs = proxy.seen.length - idleFrom;
+  emit('idle_requests', { window_s: 125, requests: idleReqs, per_hour: Math.round((idleReqs * 3600) / 125) });
+} finally {
+  await browser.context.close();
+  cleanup(browser.profile);
+  await proxy.stop();
+  await server.stop();
+  cleanup(server.data);
+  await site.stop();
+}

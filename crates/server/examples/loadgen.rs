@@ -1,0 +1,109 @@
+//! Load generator for the batch endpoint and session updates, on 127.0.0.1.
+//!
+//! `cargo run --release -p reviewtime-server --example loadgen -- URL TOKEN [SECONDS]`
+//! Prints one JSON line per measurement.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use reviewtime_protocol::{
+    Activity, ActivityBatch, ActivityKind, BatchAck, PullRef, SessionRecord,
+};
+
+fn batch(client: usize, n: usize) -> ActivityBatch {
+    ActivityBatch {
+        activities: (0..100)
+            .map(|i| Activity {
+                id: format!("lg-{client}-{n}-{i}"),
+                session_id: format!("lg-s-{client}"),
+                at: 1_700_000_000_000 + i as i64,
+                kind: ActivityKind::FileViewed {
+                    path: Some(format!("src/module_{i}/file.rs")),
+                },
+            })
+            .collect(),
+    }
+}
+
+async fn ingest(url: &str, token: &str, clients: usize, secs: u64, tag: &str) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let url = format!("{url}/api/v1/activities/batch");
+        let token = token.to_string();
+        let tag = tag.to_string();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut stored = 0u64;
+            let mut n = 0;
+            while Instant::now() < deadline {
+                let body = batch(c + 1000 * tag.len(), n);
+                let ack: BatchAck = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(ack.accepted, 100, "every activity is new");
+                stored += u64::from(ack.accepted);
+                n += 1;
+            }
+            stored
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (url, token) = (&args[1], &args[2]);
+    let secs: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
+    for (clients, tag) in [(1, "a"), (16, "bb")] {
+        let rate = ingest(url, token, clients, secs, tag).await;
+        println!(
+            "{{\"measure\":\"ingest\",\"clients\":{clients},\"activities_per_sec\":{rate:.0}}}"
+        );
+    }
+    let http = reqwest::Client::new();
+    let mut lat = Vec::new();
+    for i in 0..2000u64 {
+        let s = SessionRecord {
+            id: format!("lg-sess-{}", i % 200),
+            pr: PullRef {
+                host: "github.com".into(),
+                owner: "o".into(),
+                repo: "r".into(),
+                number: 1 + i % 200,
+            },
+            started_at: 1_700_000_000_000,
+            ended_at: None,
+            wall_secs: i,
+            active_secs: i / 2,
+            revision: i + 1,
+        };
+        let t = Instant::now();
+        let r = http
+            .put(format!("{url}/api/v1/sessions/{}", s.id))
+            .bearer_auth(token)
+            .json(&s)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    println!("{{\"measure\":\"session_update_ms\",\"n\":{},\"p50\":{:.3},\"p99\":{:.3},\"min\":{:.3},\"max\":{:.3}}}", lat.len(), p(0.5), p(0.99), lat[0], lat[lat.len() - 1]);
+}
