@@ -16,7 +16,7 @@ echo "[bench] 7. core throughput (native)"
 cargo run --quiet --release -p reviewtime-core --example throughput -- 200000 | tee -a "$out"
 
 echo "[bench] 7. core throughput (wasm, in Chromium)"
-REVIEWTIME_BENCH_EVENTS=200000 wasm-pack test --release --headless --chrome . --test throughput 2>&1 \
+REVIEWTIME_BENCH_EVENTS=200000 wasm-pack test --release --headless --chrome . --test throughput -- --nocapture 2>&1 \
   | grep -o '{"measure":"core_wasm"[^}]*}' | tee -a "$out"
 
 echo "[bench] 6. server ingest and session-update latency"

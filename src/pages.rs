@@ -50,13 +50,25 @@ fn valid_name(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    trait ExpectSome<T> {
+        fn expect_some(self) -> T;
+    }
+    impl<T> ExpectSome<T> for Option<T> {
+        fn expect_some(self) -> T {
+            match self {
+                Some(v) => v,
+                None => panic!("expected a pull request"),
+            }
+        }
+    }
+
     #[test]
     fn github_pull_requests_and_their_tabs() {
         let p = parse_pr_url(
             "https://github.com/rust-lang/rust/pull/12345/files?w=1#diff",
             &[],
         )
-        .unwrap();
+        .expect_some();
         assert_eq!(
             (
                 p.pr.host.as_str(),
@@ -69,20 +81,17 @@ mod tests {
         assert_eq!(p.tab, Some(PrTab::Files));
         assert_eq!(
             parse_pr_url("https://github.com/o/r/pull/1", &[])
-                .unwrap()
-                .tab,
+                .and_then(|p| p.tab),
             Some(PrTab::Conversation)
         );
         assert_eq!(
             parse_pr_url("https://github.com/o/r/pull/1/commits", &[])
-                .unwrap()
-                .tab,
+                .and_then(|p| p.tab),
             Some(PrTab::Commits)
         );
         assert_eq!(
             parse_pr_url("https://github.com/o/r/pull/1/checks", &[])
-                .unwrap()
-                .tab,
+                .and_then(|p| p.tab),
             Some(PrTab::Checks)
         );
     }
@@ -106,7 +115,7 @@ mod tests {
     #[test]
     fn tracked_enterprise_hosts_with_ports() {
         let tracked = vec!["http://127.0.0.1:4321".to_string()];
-        let p = parse_pr_url("http://127.0.0.1:4321/octo/widgets/pull/7", &tracked).unwrap();
+        let p = parse_pr_url("http://127.0.0.1:4321/octo/widgets/pull/7", &tracked).expect_some();
         assert_eq!(p.pr.host, "127.0.0.1:4321");
         assert_eq!(
             parse_pr_url("http://127.0.0.1:9999/octo/widgets/pull/7", &tracked),
