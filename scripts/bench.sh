@@ -9,7 +9,7 @@ mkdir -p .scratch
 out=.scratch/bench.jsonl
 : > "$out"
 echo "[bench] building release server, extension and examples"
-cargo build --quiet --release -p reviewtime-server --examples -p reviewtime-core
+cargo build --quiet --release -p reviewtime-server -p reviewtime-core --bins --examples
 ./build.sh >/dev/null
 
 echo "[bench] 7. core throughput (native)"
