@@ -61,7 +61,7 @@ await until(async () => {
   return st.outbox.sessions.length + st.outbox.activities.length === 0 && !st.in_flight;
 }, 180000, 1000);
 const st = await engineState(ctl);
-const deadItems = st.dead.entries.reduce((n, e) => n + (e.payload.kind === 'activities' ? e.payload.items.length : 0), 0) + st.dead.evicted_items;
+const deadItems = st.dead.entries.reduce((n, e) => n + (e.payload.activities ? e.payload.activities.items.length : 0), 0) + st.dead.evicted_items;
 const stored = (await api(server, pairing.token, '/api/v1/activities?limit=1')).total;
 const sessions = (await api(server, pairing.token, '/api/v1/sessions?limit=1')).total;
 const open = (await api(server, pairing.token, '/api/v1/sessions?status=in_progress&limit=1')).total;
@@ -75,7 +75,7 @@ for (;;) {
   if (p.activities.length < 1000) break;
   page++;
 }
-const deadIds = st.dead.entries.flatMap((e) => (e.payload.kind === 'activities' ? e.payload.items.map((a) => a.id) : []));
+const deadIds = st.dead.entries.flatMap((e) => (e.payload.activities ? e.payload.activities.items.map((a) => a.id) : []));
 const both = deadIds.filter((id) => ids.has(id)).length;
 const end = { at: new Date().toISOString(), ...(await mem()) };
 const summary = {

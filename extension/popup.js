@@ -37,8 +37,8 @@ function row(label, value) {
 
 function whatItWas(entry) {
   const p = entry.payload;
-  if (p.kind === 'session') return `Session ${p.record.ended_at ? 'end' : 'update'} of ${p.record.pr.owner}/${p.record.pr.repo}#${p.record.pr.number}`;
-  return `Batch of ${plural(p.items.length, 'activity').replace('activitys', 'activities')}`;
+  if (p.session) { const r = p.session.record; return `Session ${r.ended_at ? 'end' : 'update'} of ${r.pr.owner}/${r.pr.repo}#${r.pr.number}`; }
+  return `Batch of ${plural(p.activities.items.length, 'activity').replace('activitys', 'activities')}`;
 }
 
 function renderStatus(st) {

@@ -80,7 +80,8 @@ mod tests {
                 "part {i} is {} bytes",
                 p.len()
             );
-            let parsed: BeaconPayload = serde_json::from_str(p).unwrap_or_else(|e| panic!("part {i}: {e}"));
+            let parsed: BeaconPayload =
+                serde_json::from_str(p).unwrap_or_else(|e| panic!("part {i}: {e}"));
             assert_eq!(parsed.sessions.len(), usize::from(i == 0));
             seen += parsed.activities.len();
         }

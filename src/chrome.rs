@@ -3,7 +3,6 @@
 //! Manifest V3 APIs return promises; `catch` turns a rejection into `Err`
 //! instead of a thrown exception that would abort the wasm call.
 
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -109,9 +108,7 @@ pub async fn register_content_script(matches: &[String]) -> Result<(), ShellErro
         run_at: "document_idle",
         persist_across_sessions: true,
     };
-    let value = script
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| ShellError::Encode(e.to_string()))?;
+    let value = crate::js::to_js(&script)?;
     scripting_register(&js_sys::Array::of1(&value))
         .await
         .map_err(|e| ShellError::chrome("chrome.scripting.registerContentScripts", &e))?;

@@ -1,7 +1,8 @@
 //! The entry points: load the snapshot, let the core decide, perform its
 //! effects in order (persist before send), answer.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use reviewtime_core::dead_letter::DeadLetter;
 use reviewtime_core::protocol::{routes, WhoAmI};
@@ -13,6 +14,7 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 
 use crate::chrome;
 use crate::error::ShellError;
+use crate::js;
 use crate::message::{BrowserEvent, Message, Sender};
 use crate::pages::parse_pr_url;
 use crate::settings::{Settings, SETTINGS_KEY};
@@ -68,9 +70,7 @@ enum Reply {
 }
 
 fn encode(answer: &Answer) -> JsValue {
-    answer
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or_else(|e| JsValue::from_str(&e.to_string()))
+    js::to_js(answer).unwrap_or_else(|e| JsValue::from_str(&e.to_string()))
 }
 
 fn answer(result: Result<Reply, ShellError>) -> JsValue {
@@ -97,10 +97,10 @@ fn now() -> i64 {
 /// Never throws: every failure becomes `{ ok: false, error }`.
 #[wasm_bindgen(js_name = dispatchMessage)]
 pub async fn dispatch_message(message: JsValue, sender: JsValue) -> JsValue {
-    let sender: Sender = serde_wasm_bindgen::from_value(sender).unwrap_or_default();
-    let result = match serde_wasm_bindgen::from_value::<Message>(message) {
+    let sender: Sender = js::from_js(&sender).unwrap_or_default();
+    let result = match js::from_js::<Message>(&message) {
         Ok(message) => handle_message(message, sender).await,
-        Err(e) => Err(ShellError::BadMessage(e.to_string())),
+        Err(e) => Err(e),
     };
     if matches!(result, Err(ShellError::BadMessage(_))) {
         // Counted, so a misbehaving page shows up in the popup's diagnostics.
@@ -116,9 +116,9 @@ pub async fn dispatch_message(message: JsValue, sender: JsValue) -> JsValue {
 /// Handles one browser event (tabs, windows, idle, alarms, startup, network, wake).
 #[wasm_bindgen(js_name = dispatchEvent)]
 pub async fn dispatch_event(event: JsValue) -> JsValue {
-    let result = match serde_wasm_bindgen::from_value::<BrowserEvent>(event) {
+    let result = match js::from_js::<BrowserEvent>(&event) {
         Ok(event) => handle_event(event).await,
-        Err(e) => Err(ShellError::BadMessage(e.to_string())),
+        Err(e) => Err(e),
     };
     answer(result)
 }
@@ -180,7 +180,7 @@ async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
 /// Sessions whose tab no longer exists: its close event was lost (the worker
 /// was stopped as it fired, or the browser quit). The alarm and startup end them.
 async fn closed_while_asleep() -> Vec<Event> {
-    let (Ok(open), Ok((state, _))) = (chrome::all_tab_ids().await, load_state().await) else {
+    let (Ok(open), Some(state)) = (chrome::all_tab_ids().await, peek_state().await) else {
         return Vec::new();
     };
     state
@@ -308,10 +308,9 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         Message::SetSettings { settings } => {
             let settings = settings.validated()?;
             let old = load_settings().await?;
-            let value = settings
-                .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-                .map_err(|e| ShellError::Encode(e.to_string()))?;
+            let value = js::to_js(&settings)?;
             chrome::storage_set(SETTINGS_KEY, &value).await?;
+            SETTINGS.with(|c| *c.borrow_mut() = Some(settings.clone()));
             chrome::register_content_script(&settings.content_script_matches()).await?;
             // New credentials lift an authentication pause at once.
             let events = if settings.paired()
@@ -345,43 +344,129 @@ fn page_reply(engine: &Engine, tab: i64, now: i64, settings: &Settings) -> Reply
     }
 }
 
-// ---- the one-at-a-time driver ----
+// ---- the driver: one commit at a time, events grouped ----
 
-thread_local! {
-    /// Tail of the queue of dispatches: each waits for the previous one, so two
-    /// events never load and save the snapshot over each other. Not state: a
-    /// new worker starts with an empty queue.
-    static TAIL: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
+type ReplyFn = Box<dyn FnOnce(&mut Engine, i64, &Settings) -> Reply>;
+type Slot = Rc<RefCell<Option<Result<Reply, String>>>>;
+
+/// One caller's events, and where its answer goes.
+struct Job {
+    events: Vec<Event>,
+    reply: ReplyFn,
+    slot: Slot,
+    resolve: Option<js_sys::Function>,
 }
 
-struct Turn(Option<js_sys::Function>);
+thread_local! {
+    /// Events waiting for the next commit. Not state: a new worker starts empty,
+    /// and a job is only answered after its commit persisted.
+    static QUEUE: RefCell<Vec<Job>> = const { RefCell::new(Vec::new()) };
+    /// Whether a commit loop is running.
+    static DRAINING: Cell<bool> = const { Cell::new(false) };
+    /// Write-through copy of the snapshot in chrome.storage.local, valid for this
+    /// worker's life only: storage stays the truth, read again on every wake.
+    static CACHE: RefCell<Option<State>> = const { RefCell::new(None) };
+    /// Likewise for the settings.
+    static SETTINGS: RefCell<Option<Settings>> = const { RefCell::new(None) };
+}
 
-impl Drop for Turn {
-    fn drop(&mut self) {
-        if let Some(resolve) = self.0.take() {
-            let _ = resolve.call0(&JsValue::NULL);
+/// Feeds `events` and answers with `reply`, in the next commit.
+///
+/// Events arriving while a commit runs are handled together in the following
+/// one: one load, one persist, whatever the burst (group commit). Each caller
+/// is answered only after the snapshot holding its events was saved.
+async fn run<F>(events: Vec<Event>, reply: F) -> Result<Reply, ShellError>
+where
+    F: FnOnce(&mut Engine, i64, &Settings) -> Reply + 'static,
+{
+    let slot: Slot = Rc::new(RefCell::new(None));
+    let mut resolve = None;
+    let done = js_sys::Promise::new(&mut |res, _| resolve = Some(res));
+    QUEUE.with(|q| {
+        q.borrow_mut().push(Job {
+            events,
+            reply: Box::new(reply),
+            slot: slot.clone(),
+            resolve,
+        })
+    });
+    if !DRAINING.with(Cell::get) {
+        spawn_local(drain());
+    }
+    let _ = JsFuture::from(done).await;
+    let result = slot.borrow_mut().take();
+    match result {
+        Some(Ok(reply)) => Ok(reply),
+        Some(Err(message)) => Err(ShellError::Failed(message)),
+        None => Err(ShellError::Failed(
+            "the background stopped before answering".into(),
+        )),
+    }
+}
+
+/// Commits queued jobs until none are left.
+fn drain() -> Task {
+    Box::pin(async {
+        DRAINING.with(|d| d.set(true));
+        loop {
+            let jobs = QUEUE.with(|q| std::mem::take(&mut *q.borrow_mut()));
+            if jobs.is_empty() {
+                break;
+            }
+            commit(jobs).await;
+        }
+        DRAINING.with(|d| d.set(false));
+    })
+}
+
+/// Loads, feeds every job's events, saves once, answers, then starts any request.
+async fn commit(jobs: Vec<Job>) {
+    let mut waiters = Vec::with_capacity(jobs.len());
+    let mut work = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        waiters.push((job.slot, job.resolve));
+        work.push((job.events, job.reply));
+    }
+    match apply(work).await {
+        Ok(done) => {
+            for ((slot, resolve), reply) in waiters.into_iter().zip(done.replies) {
+                finish(slot, resolve, Ok(reply));
+            }
+            if let Some(status) = done.notify {
+                show(&status).await;
+            }
+            for request in done.sends {
+                spawn_local(send(request, done.settings.clone()));
+            }
+        }
+        // Nothing was saved: every caller hears why, and their senders may repeat.
+        Err(e) => {
+            let message = e.to_string();
+            for (slot, resolve) in waiters {
+                finish(slot, resolve, Err(message.clone()));
+            }
         }
     }
 }
 
-async fn take_turn() -> Turn {
-    let mut resolve = None;
-    let mine = js_sys::Promise::new(&mut |res, _| resolve = Some(res));
-    let previous = TAIL.with(|t| t.replace(Some(mine)));
-    if let Some(p) = previous {
-        let _ = JsFuture::from(p).await;
+fn finish(slot: Slot, resolve: Option<js_sys::Function>, result: Result<Reply, String>) {
+    *slot.borrow_mut() = Some(result);
+    if let Some(r) = resolve {
+        let _ = r.call0(&JsValue::NULL);
     }
-    Turn(resolve)
 }
 
-/// Loads, feeds `events`, performs effects, builds the reply, and starts any request.
-async fn run<F>(events: Vec<Event>, reply: F) -> Result<Reply, ShellError>
-where
-    F: FnOnce(&mut Engine, i64, &Settings) -> Reply,
-{
-    let turn = take_turn().await;
+/// What one commit produced.
+struct Committed {
+    replies: Vec<Reply>,
+    sends: Vec<Request>,
+    notify: Option<Box<Status>>,
+    settings: Settings,
+}
+
+async fn apply(work: Vec<(Vec<Event>, ReplyFn)>) -> Result<Committed, ShellError> {
     let settings = load_settings().await?;
-    let (mut state, recovered) = load_state().await?;
+    let (mut state, recovered) = take_state().await?;
     state.config.idle_limit_ms = i64::from(settings.idle_limit_minutes) * 60_000;
     let mut engine = Engine::new(state);
     let now = now();
@@ -393,11 +478,14 @@ where
         (Auth::Ready | Auth::Rejected { .. }, false) => engine.handle(Event::SignedOut, now),
         _ => {}
     }
-    for event in events {
-        engine.handle(event, now);
+    let mut replies = Vec::with_capacity(work.len());
+    for (events, reply) in work {
+        for event in events {
+            engine.handle(event, now);
+        }
+        replies.push(reply(&mut engine, now, &settings));
     }
-    let out = reply(&mut engine, now, &settings);
-    // An event that changed nothing still persists: counters and time moved.
+    // Even a commit that changed nothing persists: counters and time moved.
     engine.handle(Event::Tick, now);
     let mut sends = Vec::new();
     let mut notify = None;
@@ -411,14 +499,13 @@ where
             Effect::Notify(status) => notify = Some(status),
         }
     }
-    drop(turn);
-    if let Some(status) = notify {
-        show(&status).await;
-    }
-    for request in sends {
-        spawn_local(send(request, settings.clone()));
-    }
-    Ok(out)
+    CACHE.with(|c| *c.borrow_mut() = Some(engine.into_state()));
+    Ok(Committed {
+        replies,
+        sends,
+        notify,
+        settings,
+    })
 }
 
 type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
@@ -488,12 +575,10 @@ async fn show(status: &Status) {
         r#type: &'static str,
         status: &'a Status,
     }
-    if let Ok(msg) = (Push {
+    if let Ok(msg) = js::to_js(&Push {
         r#type: "status_changed",
         status,
-    })
-    .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-    {
+    }) {
         chrome::broadcast(&msg).await;
     }
 }
@@ -532,15 +617,25 @@ async fn test_connection(settings: Settings) -> Reply {
 // ---- storage ----
 
 async fn load_settings() -> Result<Settings, ShellError> {
-    match chrome::storage_get(SETTINGS_KEY).await? {
-        None => Ok(Settings::default()),
-        // Settings that no longer parse fall back to defaults rather than wedge the worker.
-        Some(raw) => Ok(serde_wasm_bindgen::from_value(raw).unwrap_or_default()),
+    if let Some(s) = SETTINGS.with(|c| c.borrow().clone()) {
+        return Ok(s);
     }
+    let settings = match chrome::storage_get(SETTINGS_KEY).await? {
+        None => Settings::default(),
+        // Settings that no longer parse fall back to defaults rather than wedge the worker.
+        Some(raw) => js::from_js(&raw).unwrap_or_default(),
+    };
+    SETTINGS.with(|c| *c.borrow_mut() = Some(settings.clone()));
+    Ok(settings)
 }
 
-/// The stored snapshot, or a fresh one; `true` when an unreadable one was set aside.
-async fn load_state() -> Result<(State, bool), ShellError> {
+/// The snapshot for a commit: this worker's cached copy, else storage's (or a
+/// fresh one); `true` when an unreadable one was set aside. The cache is empty
+/// until the commit puts the new state back after saving it.
+async fn take_state() -> Result<(State, bool), ShellError> {
+    if let Some(state) = CACHE.with(|c| c.borrow_mut().take()) {
+        return Ok((state, false));
+    }
     let Some(raw) = chrome::storage_get(STATE_KEY).await? else {
         return Ok((fresh_state(), false));
     };
@@ -552,6 +647,15 @@ async fn load_state() -> Result<(State, bool), ShellError> {
             Ok((fresh_state(), true))
         }
     }
+}
+
+/// A read-only look at the snapshot, outside a commit.
+async fn peek_state() -> Option<State> {
+    if let Some(state) = CACHE.with(|c| c.borrow().clone()) {
+        return Some(state);
+    }
+    let raw = chrome::storage_get(STATE_KEY).await.ok()??;
+    State::from_json(&raw.as_string()?).ok()
 }
 
 async fn save_state(state: &State) -> Result<(), ShellError> {

@@ -22,6 +22,9 @@ pub enum ShellError {
     /// The request took longer than its timeout.
     #[error("request timed out after {0} ms")]
     Timeout(u32),
+    /// A commit failed; this caller's events were not saved.
+    #[error("{0}")]
+    Failed(String),
     /// Serialising a value for JS failed.
     #[error("could not encode: {0}")]
     Encode(String),

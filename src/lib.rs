@@ -11,6 +11,7 @@
 //! - [`chrome`]: hand-written async bindings for the `chrome.*` APIs used.
 //! - [`transport`]: `fetch` through gloo-net, with a timeout.
 //! - [`message`]: the messages the worker accepts, parsed and validated.
+//! - [`js`]: Rust values to and from JS values, through JSON.
 //! - [`error`]: the shell's one error enum, in words the popup can show.
 //! - [`pages`]: which URLs are pull requests.
 //! - [`beacon`]: the pagehide beacon payloads.
@@ -22,6 +23,7 @@ pub mod beacon;
 pub mod chrome;
 pub mod dispatch;
 pub mod error;
+pub mod js;
 pub mod message;
 pub mod pages;
 pub mod settings;

@@ -80,18 +80,15 @@ mod tests {
         );
         assert_eq!(p.tab, Some(PrTab::Files));
         assert_eq!(
-            parse_pr_url("https://github.com/o/r/pull/1", &[])
-                .and_then(|p| p.tab),
+            parse_pr_url("https://github.com/o/r/pull/1", &[]).and_then(|p| p.tab),
             Some(PrTab::Conversation)
         );
         assert_eq!(
-            parse_pr_url("https://github.com/o/r/pull/1/commits", &[])
-                .and_then(|p| p.tab),
+            parse_pr_url("https://github.com/o/r/pull/1/commits", &[]).and_then(|p| p.tab),
             Some(PrTab::Commits)
         );
         assert_eq!(
-            parse_pr_url("https://github.com/o/r/pull/1/checks", &[])
-                .and_then(|p| p.tab),
+            parse_pr_url("https://github.com/o/r/pull/1/checks", &[]).and_then(|p| p.tab),
             Some(PrTab::Checks)
         );
     }

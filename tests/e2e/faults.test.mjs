@@ -51,8 +51,7 @@ test('400 dead-letters exactly the rejected batch, with its status and reason; t
   const dead = st.dead.entries[0];
   assert.equal(dead.status, 400);
   assert.match(dead.reason, /injected 400/);
-  assert.equal(dead.payload.kind, 'activities');
-  assert.equal(dead.payload.items.length, 2);
+  assert.equal(dead.payload.activities.items.length, 2);
   assert.equal((await env.activities()).length, 0);
   // Retried once the server is fixed, it lands.
   await send(env.ctl, { type: 'retry_dead', id: dead.id });

@@ -10,7 +10,7 @@ use crate::UnixMillis;
 
 /// What a dead letter carried.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum DeadPayload {
     /// A session's state (usually its end).
     Session {

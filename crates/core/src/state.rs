@@ -17,7 +17,7 @@ pub const CURRENT_VERSION: u32 = 2;
 
 /// Whether the engine may talk to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "auth", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Auth {
     /// No credentials yet: queue, do not send.
     #[default]
@@ -35,7 +35,7 @@ pub enum Auth {
 
 /// What the engine believes about the network.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "link", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Link {
     /// Requests may go.
     #[default]
@@ -53,7 +53,7 @@ pub enum Link {
 
 /// What the one request in flight carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum InFlightItems {
     /// A session state.
     Session {
@@ -175,17 +175,23 @@ impl State {
 
     /// Parses a stored snapshot, migrating older layouts.
     pub fn from_json(raw: &str) -> Result<State, LoadError> {
-        let value: serde_json::Value =
+        // Read the version alone first (serde ignores the other fields), then the
+        // layout it names: no generic JSON tree, which keeps the wasm small.
+        #[derive(Deserialize)]
+        struct Version {
+            version: u64,
+        }
+        let Version { version } =
             serde_json::from_str(raw).map_err(|e| LoadError::Parse(e.to_string()))?;
-        let version = value
-            .get("version")
-            .and_then(|v| v.as_u64())
-            .ok_or_else(|| LoadError::Parse("no version field".into()))?;
         match version {
-            1 => migrate_v1(&value),
+            1 => {
+                let v1: StateV1 =
+                    serde_json::from_str(raw).map_err(|e| LoadError::Parse(e.to_string()))?;
+                Ok(v1.migrate())
+            }
             2 => {
                 let state: State =
-                    serde_json::from_value(value).map_err(|e| LoadError::Parse(e.to_string()))?;
+                    serde_json::from_str(raw).map_err(|e| LoadError::Parse(e.to_string()))?;
                 state
                     .config
                     .validate()
@@ -198,20 +204,26 @@ impl State {
 }
 
 /// Version 1 (the foundation release) held only the install id and a message counter.
-fn migrate_v1(value: &serde_json::Value) -> Result<State, LoadError> {
-    let install_id = value
-        .get("install_id")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| LoadError::Parse("v1 snapshot without install_id".into()))?;
-    let seed = install_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let mut state = State::new(install_id, seed);
-    state.messages_handled = value
-        .get("messages_handled")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0);
-    Ok(state)
+#[derive(Deserialize)]
+struct StateV1 {
+    install_id: String,
+    #[serde(default)]
+    messages_handled: u64,
+}
+
+impl StateV1 {
+    fn migrate(self) -> State {
+        // The seed derives from the install id: deterministic, and distinct per install.
+        let seed = self
+            .install_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+        let mut state = State::new(self.install_id, seed);
+        state.messages_handled = self.messages_handled;
+        state
+    }
 }
 
 /// Why a stored snapshot could not be used.

@@ -72,9 +72,11 @@ pub enum ReviewVerdict {
     Comment,
 }
 
-/// What the reviewer did.
+/// What the reviewer did. On the wire it is flat — `{"type": "review_submitted",
+/// "verdict": "approve"}` — read through [`FlatKind`] rather than serde's
+/// internally tagged enums, whose buffering machinery would double the wasm's size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(try_from = "FlatKind", into = "FlatKind")]
 pub enum ActivityKind {
     /// A comment was posted.
     CommentPosted,
@@ -86,7 +88,6 @@ pub enum ActivityKind {
     /// A file was marked viewed.
     FileViewed {
         /// The file's path, if the page showed it.
-        #[serde(default)]
         path: Option<String>,
     },
     /// The reviewer switched to another tab of the pull request.
@@ -96,8 +97,83 @@ pub enum ActivityKind {
     },
 }
 
-/// One activity inside a session.
+/// The kinds of activity, as the `type` field names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityType {
+    /// See [`ActivityKind::CommentPosted`].
+    CommentPosted,
+    /// See [`ActivityKind::ReviewSubmitted`].
+    ReviewSubmitted,
+    /// See [`ActivityKind::FileViewed`].
+    FileViewed,
+    /// See [`ActivityKind::TabSwitched`].
+    TabSwitched,
+}
+
+/// The flat wire form of an [`ActivityKind`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlatKind {
+    /// Which kind.
+    #[serde(rename = "type")]
+    pub kind: ActivityType,
+    /// For reviews.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<ReviewVerdict>,
+    /// For viewed files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// For tab switches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tab: Option<PrTab>,
+}
+
+impl TryFrom<FlatKind> for ActivityKind {
+    type Error = String;
+    fn try_from(f: FlatKind) -> Result<Self, String> {
+        Ok(match f.kind {
+            ActivityType::CommentPosted => ActivityKind::CommentPosted,
+            ActivityType::ReviewSubmitted => ActivityKind::ReviewSubmitted {
+                verdict: f.verdict.ok_or("a submitted review needs a verdict")?,
+            },
+            ActivityType::FileViewed => ActivityKind::FileViewed { path: f.path },
+            ActivityType::TabSwitched => ActivityKind::TabSwitched {
+                tab: f.tab.ok_or("a tab switch needs the tab")?,
+            },
+        })
+    }
+}
+
+impl From<ActivityKind> for FlatKind {
+    fn from(k: ActivityKind) -> Self {
+        let mut f = FlatKind {
+            kind: ActivityType::CommentPosted,
+            verdict: None,
+            path: None,
+            tab: None,
+        };
+        match k {
+            ActivityKind::CommentPosted => {}
+            ActivityKind::ReviewSubmitted { verdict } => {
+                f.kind = ActivityType::ReviewSubmitted;
+                f.verdict = Some(verdict);
+            }
+            ActivityKind::FileViewed { path } => {
+                f.kind = ActivityType::FileViewed;
+                f.path = path;
+            }
+            ActivityKind::TabSwitched { tab } => {
+                f.kind = ActivityType::TabSwitched;
+                f.tab = Some(tab);
+            }
+        }
+        f
+    }
+}
+
+/// One activity inside a session; on the wire its kind's fields sit beside its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "FlatActivity", into = "FlatActivity")]
 pub struct Activity {
     /// Client-generated id, unique per user.
     pub id: String,
@@ -106,8 +182,63 @@ pub struct Activity {
     /// When it happened.
     pub at: UnixMillis,
     /// What happened.
-    #[serde(flatten)]
     pub kind: ActivityKind,
+}
+
+/// The flat wire form of an [`Activity`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlatActivity {
+    /// See [`Activity::id`].
+    pub id: String,
+    /// See [`Activity::session_id`].
+    pub session_id: String,
+    /// See [`Activity::at`].
+    pub at: UnixMillis,
+    /// Which kind.
+    #[serde(rename = "type")]
+    pub kind: ActivityType,
+    /// For reviews.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<ReviewVerdict>,
+    /// For viewed files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// For tab switches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tab: Option<PrTab>,
+}
+
+impl TryFrom<FlatActivity> for Activity {
+    type Error = String;
+    fn try_from(a: FlatActivity) -> Result<Self, String> {
+        let kind = ActivityKind::try_from(FlatKind {
+            kind: a.kind,
+            verdict: a.verdict,
+            path: a.path,
+            tab: a.tab,
+        })?;
+        Ok(Activity {
+            id: a.id,
+            session_id: a.session_id,
+            at: a.at,
+            kind,
+        })
+    }
+}
+
+impl From<Activity> for FlatActivity {
+    fn from(a: Activity) -> Self {
+        let k = FlatKind::from(a.kind);
+        FlatActivity {
+            id: a.id,
+            session_id: a.session_id,
+            at: a.at,
+            kind: k.kind,
+            verdict: k.verdict,
+            path: k.path,
+            tab: k.tab,
+        }
+    }
 }
 
 /// `POST /api/v1/activities/batch` body.
