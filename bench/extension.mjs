@@ -119,11 +119,12 @@ try {
   await page.close();
 
   // 5b. Idle: nothing waiting, no tabs: requests over two alarm periods.
-  await until(async () => { const s = await engineState(ctl); return s.outbox.sessions.length + s.outbox.activities.length === 0; }, 30000);
+  await sleep(3000); // the closed tab's session end goes out first
+  await until(async () => { const s = await engineState(ctl); return s.outbox.sessions.length + s.outbox.activities.length === 0 && Object.keys(s.tabs).length === 0; }, 30000);
   const idleFrom = proxy.seen.length;
   await sleep(125000);
-  const idleReqs = proxy.seen.length - idleFrom;
-  emit('idle_requests', { window_s: 125, requests: idleReqs, per_hour: Math.round((idleReqs * 3600) / 125) });
+  const idleReqs = proxy.seen.slice(idleFrom);
+  emit('idle_requests', { window_s: 125, requests: idleReqs.length, per_hour: Math.round((idleReqs.length * 3600) / 125), paths: idleReqs.map((r) => `${r.method} ${r.path}`) });
 } finally {
   await browser.context.close();
   cleanup(browser.profile);

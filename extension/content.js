@@ -33,7 +33,7 @@
     const now = Date.now();
     if (now - lastInput < INPUT_EVERY_MS) return;
     lastInput = now;
-    send({ type: 'input' });
+    send({ type: 'input', url: location.href });
   }
 
   // Review actions are kept until the worker acknowledges them: a message can be
@@ -43,7 +43,7 @@
   let retryTimer = null;
   function activity(activity) {
     const id = `cs-${crypto.randomUUID().replaceAll('-', '')}`;
-    unacked.set(id, { type: 'activity', id, at: Date.now(), activity });
+    unacked.set(id, { type: 'activity', id, at: Date.now(), activity, url: location.href });
     deliver();
   }
   async function deliver(delay = 250) {

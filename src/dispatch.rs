@@ -240,14 +240,18 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             )
             .await
         }
-        Message::Input => {
+        Message::Input { url } => {
             let tab = need_tab()?;
-            run(vec![Event::UserInput { tab }], move |e, now, s| {
-                page_reply(e, tab, now, s)
-            })
-            .await
+            let mut events = resume(tab, url).await?;
+            events.push(Event::UserInput { tab });
+            run(events, move |e, now, s| page_reply(e, tab, now, s)).await
         }
-        Message::Activity { activity, id, at } => {
+        Message::Activity {
+            activity,
+            id,
+            at,
+            url,
+        } => {
             let tab = need_tab()?;
             if let Some(id) = &id {
                 let ok = (8..=64).contains(&id.len())
@@ -260,16 +264,14 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
                     ));
                 }
             }
-            run(
-                vec![Event::Activity {
-                    tab,
-                    kind: activity,
-                    client_id: id,
-                    at,
-                }],
-                move |e, now, s| page_reply(e, tab, now, s),
-            )
-            .await
+            let mut events = resume(tab, url).await?;
+            events.push(Event::Activity {
+                tab,
+                kind: activity,
+                client_id: id,
+                at,
+            });
+            run(events, move |e, now, s| page_reply(e, tab, now, s)).await
         }
         Message::SyncNow => {
             run(vec![Event::SyncNow], |e, now, _| Reply::Status {
@@ -327,6 +329,24 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         }
         Message::TestConnection { settings } => Ok(test_connection(settings).await),
     }
+}
+
+/// A user acting in a tab is looking at it: report its page first, so a worker
+/// that lost its state (or never saw the page) starts the session before the action.
+async fn resume(tab: i64, url: Option<String>) -> Result<Vec<Event>, ShellError> {
+    let Some(url) = url else {
+        return Ok(Vec::new());
+    };
+    let settings = load_settings().await?;
+    Ok(match parse_pr_url(&url, &settings.tracked_hosts) {
+        Some(page) => vec![Event::Page {
+            tab,
+            page: Some(page),
+            visible: true,
+            focused: true,
+        }],
+        None => Vec::new(),
+    })
 }
 
 fn page_reply(engine: &Engine, tab: i64, now: i64, settings: &Settings) -> Reply {

@@ -28,7 +28,11 @@ pub enum Message {
         focused: bool,
     },
     /// The user typed, clicked or scrolled (throttled by the content script).
-    Input,
+    Input {
+        /// The page's URL, so a worker that lost its state picks the session up again.
+        #[serde(default)]
+        url: Option<String>,
+    },
     /// A review action.
     Activity {
         /// What happened.
@@ -39,6 +43,9 @@ pub enum Message {
         /// When it happened (the content script's clock, checked by the core).
         #[serde(default)]
         at: Option<i64>,
+        /// The page's URL, as for [`Message::Input`].
+        #[serde(default)]
+        url: Option<String>,
     },
     /// Sync at once.
     SyncNow,
@@ -92,7 +99,7 @@ impl Message {
             Message::Status
                 | Message::Hello { .. }
                 | Message::Page { .. }
-                | Message::Input
+                | Message::Input { .. }
                 | Message::Activity { .. }
         )
     }

@@ -29,6 +29,12 @@ fn valid_client_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// How often an open session's progress is sent.
+const PROGRESS_REPORT_MS: i64 = 5 * 60_000;
+
+/// Most queued activities a beacon preview carries.
+pub const BEACON_ACTIVITIES: usize = 25;
+
 /// How long a closed tab's id is remembered, to refuse its late messages.
 const CLOSED_TAB_MEMORY_MS: i64 = 10 * 60_000;
 
@@ -376,14 +382,20 @@ impl Engine {
         let mut s = self.state.tabs.get(&tab)?.clone();
         s.set_active(false, now);
         let session = s.record(now, true);
-        let activities = self
+        // The end is what must land at once; the newest few activities ride along.
+        // The rest stay persisted in the outbox and go with the worker's next sync,
+        // so a burst costs every reply O(1), not O(queue).
+        let mut activities: Vec<Activity> = self
             .state
             .outbox
             .activities
             .iter()
+            .rev()
             .filter(|a| a.activity.session_id == s.id)
+            .take(BEACON_ACTIVITIES)
             .map(|a| a.activity.clone())
             .collect();
+        activities.reverse();
         Some(BeaconPreview {
             session,
             activities,
@@ -562,10 +574,15 @@ impl Engine {
         self.state.flush_requested = true;
     }
 
+    /// Sessions in progress report their wall and active time to the dashboard
+    /// every few minutes; their start and end go at once anyway.
     fn refresh_open_sessions(&mut self, now: UnixMillis) {
         let mut records = Vec::new();
         for s in self.state.tabs.values_mut() {
-            records.push(s.record(now, false));
+            if now - s.reported_at >= PROGRESS_REPORT_MS {
+                s.reported_at = now;
+                records.push(s.record(now, false));
+            }
         }
         for r in records {
             self.state.outbox.queue_session(r, now);

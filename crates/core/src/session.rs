@@ -41,6 +41,9 @@ pub struct TabSession {
     pub visible: bool,
     /// Revision of the last record produced.
     pub revision: u64,
+    /// When its state was last queued for the server.
+    #[serde(default)]
+    pub reported_at: UnixMillis,
 }
 
 impl TabSession {
@@ -56,6 +59,7 @@ impl TabSession {
             active_since: None,
             visible,
             revision: 0,
+            reported_at: now,
         }
     }
 

@@ -432,3 +432,39 @@ fn a_content_script_repeating_an_activity_gets_it_recorded_once_with_its_own_tim
     assert_eq!(acts[1].activity.at, h.now);
     assert_eq!(h.engine.state().rejected_inputs, 1);
 }
+
+#[test]
+fn the_beacon_preview_carries_the_end_and_only_the_newest_activities() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    for _ in 0..60 {
+        h.handle(comment());
+    }
+    let preview = h.engine.beacon_preview(1, h.now).unwrap();
+    assert!(preview.session.ended_at.is_some());
+    assert_eq!(
+        preview.activities.len(),
+        reviewtime_core::engine::BEACON_ACTIVITIES
+    );
+    let newest = &h.engine.state().outbox.activities.back().unwrap().activity;
+    assert_eq!(preview.activities.last(), Some(newest));
+}
+
+#[test]
+fn an_open_session_reports_progress_every_five_minutes_not_every_alarm() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    let start = h.handle_sends(Event::Alarm).remove(0);
+    assert!(h.ok(&start).is_empty());
+    h.now += 60_000;
+    assert!(h.handle_sends(Event::UserInput { tab: 1 }).is_empty());
+    assert!(
+        h.handle_sends(Event::Alarm).is_empty(),
+        "nothing new after a minute"
+    );
+    h.now += 4 * 60_000;
+    h.handle(Event::UserInput { tab: 1 });
+    let progress = h.handle_sends(Event::Alarm);
+    let record: SessionRecord = serde_json::from_str(&progress[0].body).unwrap();
+    assert_eq!((record.ended_at, record.wall_secs), (None, 300));
+}
