@@ -65,6 +65,19 @@ try {
   const wasm = readFileSync(path.join(dist, 'wasm/reviewtime_ext_bg.wasm'));
   emit('wasm_size_bytes', { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length });
 
+  // Popup open time: first contentful paint of popup.html.
+  const paints = [];
+  for (let i = 0; i < 20; i++) {
+    const popup = await extensionPage(browser.context, browser.extensionId, 'popup.html');
+    paints.push(await popup.evaluate(() => new Promise((resolve) => {
+      const seen = performance.getEntriesByName('first-contentful-paint')[0];
+      if (seen) return resolve(seen.startTime);
+      new PerformanceObserver((l) => resolve(l.getEntries()[0].startTime)).observe({ type: 'paint', buffered: true });
+    })));
+    await popup.close();
+  }
+  emit('popup_first_paint_ms', stats(paints));
+
   // 5a. Handler cost with nothing waiting: the work of one alarm tick (load, decide, persist).
   const ticks = [];
   for (let i = 0; i < 30; i++) {

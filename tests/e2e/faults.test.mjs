@@ -152,9 +152,11 @@ test('a thousand malformed messages from a content script get errors and lose no
   assert.deepEqual(result.value, { errors: 1000, oks: 0 });
   const status = (await send(env.ctl, { type: 'status' })).status;
   assert.ok(status.rejected_inputs >= 900, `${status.rejected_inputs} counted`);
-  // Garbage in storage: set aside and reported, not fatal; the queue is lost only to that garbage.
-  await env.ctl.evaluate(() => chrome.storage.local.set({ 'reviewtime.state': '{"version": 2, "garbage' }));
+  // Garbage in storage: set aside and reported, not fatal. Written while the worker is
+  // stopped and no page is open to wake it, as a crash or a bad migration would leave it.
+  await page.close();
   await stopServiceWorker(env.context);
+  await env.ctl.evaluate(() => chrome.storage.local.set({ 'reviewtime.state': '{"version": 2, "garbage' }));
   const after = await send(env.ctl, { type: 'status' });
   assert.equal(after.ok, true);
   assert.equal(after.status.recovered_corrupt, 1);
@@ -163,7 +165,7 @@ test('a thousand malformed messages from a content script get errors and lose no
   assert.equal(aside['reviewtime.state.corrupt'], '{"version": 2, "garbage');
   // Still working: a new review is recorded and delivered.
   await env.proxy.up();
-  await page.click('#comment');
-  await page.close();
+  const again = await reviewPr(env.context, site, { close: false });
+  await again.close();
   await until(async () => (await env.activities()).length >= 1 && (await env.sessions()).some((s) => s.ended_at), 30000, 200);
 });
