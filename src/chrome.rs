@@ -16,8 +16,6 @@ extern "C" {
     #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = set, catch)]
     async fn storage_local_set(items: &JsValue) -> Result<JsValue, JsValue>;
 
-    #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = remove, catch)]
-    async fn storage_local_remove(keys: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// Reads one key of `chrome.storage.local`; `None` when absent.
@@ -42,14 +40,6 @@ pub async fn storage_set(key: &str, value: &JsValue) -> Result<(), ShellError> {
     storage_local_set(&items)
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.local.set", &e))?;
-    Ok(())
-}
-
-/// Removes one key of `chrome.storage.local`.
-pub async fn storage_remove(key: &str) -> Result<(), ShellError> {
-    storage_local_remove(&JsValue::from_str(key))
-        .await
-        .map_err(|e| ShellError::chrome("chrome.storage.local.remove", &e))?;
     Ok(())
 }
 
@@ -203,25 +193,38 @@ pub fn online() -> bool {
         .unwrap_or(true)
 }
 
-/// Calls `f` once after `ms` milliseconds, replacing any earlier timer set here.
+/// Calls `f` once after `ms` milliseconds, through the global `setTimeout`
+/// (a service worker has no `window`); returns the timer's id.
+pub fn set_timeout(ms: f64, f: impl FnOnce() + 'static) -> Option<f64> {
+    let global = js_sys::global();
+    let set: js_sys::Function = js_sys::Reflect::get(&global, &"setTimeout".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    set.call2(&global, &Closure::once_into_js(f), &ms.max(0.0).into())
+        .ok()?
+        .as_f64()
+}
+
+/// Cancels a timer from [`set_timeout`].
+pub fn clear_timeout(id: f64) {
+    let global = js_sys::global();
+    if let Ok(Ok(clear)) = js_sys::Reflect::get(&global, &"clearTimeout".into())
+        .map(|f| f.dyn_into::<js_sys::Function>())
+    {
+        let _ = clear.call1(&global, &id.into());
+    }
+}
+
+/// Calls `f` once after `ms` milliseconds, replacing any earlier wake timer.
 pub fn set_wake_timer(ms: f64, f: impl FnOnce() + 'static) {
     thread_local! {
         static TIMER: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
     }
-    let global = js_sys::global();
-    let get = |name: &str| -> Option<js_sys::Function> {
-        js_sys::Reflect::get(&global, &name.into())
-            .ok()
-            .and_then(|f| f.dyn_into().ok())
-    };
-    if let (Some(old), Some(clear)) = (TIMER.with(|t| t.take()), get("clearTimeout")) {
-        let _ = clear.call1(&global, &old.into());
+    if let Some(old) = TIMER.with(|t| t.take()) {
+        clear_timeout(old);
     }
-    let Some(set) = get("setTimeout") else { return };
-    let callback = Closure::once_into_js(f);
-    if let Ok(id) = set.call2(&global, &callback, &ms.max(0.0).into()) {
-        TIMER.with(|t| t.set(id.as_f64()));
-    }
+    TIMER.with(|t| t.set(set_timeout(ms, f)));
 }
 
 /// The ids of every open tab.

@@ -41,11 +41,6 @@ enum Reply {
     Status {
         status: Status,
     },
-    Hello {
-        from: &'static str,
-        url: String,
-        status: Status,
-    },
     /// For content scripts: what to send on pagehide.
     Page {
         tracked: bool,
@@ -121,12 +116,6 @@ pub async fn dispatch_event(event: JsValue) -> JsValue {
         Err(e) => Err(e),
     };
     answer(result)
-}
-
-/// Kept for the foundation's callers: a message without a sender.
-#[wasm_bindgen]
-pub async fn dispatch(message: JsValue) -> JsValue {
-    dispatch_message(message, JsValue::UNDEFINED).await
 }
 
 async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
@@ -210,17 +199,6 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             })
             .await
         }
-        Message::Hello { url } => {
-            run(Vec::new(), move |e, now, _| {
-                e.count_message();
-                Reply::Hello {
-                    from: "rust",
-                    url,
-                    status: e.status(now),
-                }
-            })
-            .await
-        }
         Message::Page {
             url,
             visible,
@@ -254,11 +232,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         } => {
             let tab = need_tab()?;
             if let Some(id) = &id {
-                let ok = (8..=64).contains(&id.len())
-                    && id
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-                if !ok {
+                if !reviewtime_core::engine::valid_client_id(id) {
                     return Err(ShellError::BadMessage(
                         "activity id must be 8 to 64 letters, digits, - or _".into(),
                     ));

@@ -29,4 +29,4 @@ pub mod pages;
 pub mod settings;
 pub mod transport;
 
-pub use dispatch::dispatch;
+pub use dispatch::{dispatch_event, dispatch_message};

@@ -13,11 +13,6 @@ use crate::settings::Settings;
 pub enum Message {
     /// The popup asks for the sync status.
     Status,
-    /// A content script announces itself.
-    Hello {
-        /// The page's URL.
-        url: String,
-    },
     /// A content script reports its page (load, navigation, visibility, focus).
     Page {
         /// The page's URL.
@@ -97,7 +92,6 @@ impl Message {
         !matches!(
             self,
             Message::Status
-                | Message::Hello { .. }
                 | Message::Page { .. }
                 | Message::Input { .. }
                 | Message::Activity { .. }

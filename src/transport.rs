@@ -2,7 +2,6 @@
 //! a service worker (there is no `window` there).
 
 use gloo_net::http::Request;
-use wasm_bindgen::JsCast;
 
 use crate::error::ShellError;
 
@@ -28,7 +27,7 @@ pub async fn send(
     let controller = web_sys::AbortController::new()
         .map_err(|e| ShellError::Network(crate::error::js_message(&e)))?;
     let signal = controller.signal();
-    let timer = gloo_timer(timeout_ms, controller);
+    let timer = crate::chrome::set_timeout(f64::from(timeout_ms), move || controller.abort());
     let mut builder = match method {
         "PUT" => Request::put(url),
         "POST" => Request::post(url),
@@ -44,7 +43,9 @@ pub async fn send(
     }
     .map_err(|e| ShellError::Network(e.to_string()))?;
     let result = request.send().await;
-    clear_timer(timer);
+    if let Some(id) = timer {
+        crate::chrome::clear_timeout(id);
+    }
     let response = result.map_err(|e| {
         if signal.aborted() {
             ShellError::Timeout(timeout_ms)
@@ -66,27 +67,4 @@ pub async fn send(
         retry_after,
         body,
     })
-}
-
-/// Arms `setTimeout` on the global scope (window or worker) to abort the request.
-fn gloo_timer(timeout_ms: u32, controller: web_sys::AbortController) -> Option<i32> {
-    let abort = wasm_bindgen::closure::Closure::once_into_js(move || controller.abort());
-    let global = js_sys::global();
-    let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into()).ok()?;
-    let set_timeout: js_sys::Function = set_timeout.dyn_into().ok()?;
-    set_timeout
-        .call2(&global, &abort, &timeout_ms.into())
-        .ok()
-        .and_then(|id| id.as_f64())
-        .map(|id| id as i32)
-}
-
-fn clear_timer(id: Option<i32>) {
-    let Some(id) = id else { return };
-    let global = js_sys::global();
-    if let Ok(f) = js_sys::Reflect::get(&global, &"clearTimeout".into()) {
-        if let Ok(f) = f.dyn_into::<js_sys::Function>() {
-            let _ = f.call1(&global, &id.into());
-        }
-    }
 }

@@ -22,7 +22,7 @@ use crate::status::Status;
 use crate::UnixMillis;
 
 /// A content script's activity id: 8 to 64 characters of `[A-Za-z0-9_-]`.
-fn valid_client_id(id: &str) -> bool {
+pub fn valid_client_id(id: &str) -> bool {
     (8..=64).contains(&id.len())
         && id
             .bytes()

@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::{self, Kind};
 use crate::error::{Reject, ServerError};
+use crate::now_ms;
 use crate::store;
 
 /// Shared by every handler: one connection, used from blocking tasks.
@@ -59,13 +60,6 @@ where
     })
     .await
     .map_err(|e| Reject::from(ServerError::Join(e.to_string())))?
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn bearer(headers: &HeaderMap) -> Result<String, Reject> {
