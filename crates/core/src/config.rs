@@ -33,6 +33,11 @@ pub struct Config {
     /// Longest wait between probes while the server is unreachable (default 8 s:
     /// a probe is one cheap request, and recovery after an outage should take seconds).
     pub probe_cap_ms: i64,
+    /// Most review actions queued; past it new ones are refused and counted
+    /// (shown in the popup), so storage stays bounded (default 50,000).
+    pub max_outbox_activities: usize,
+    /// Most session states queued (default 5,000), likewise.
+    pub max_outbox_sessions: usize,
 }
 
 impl Default for Config {
@@ -50,6 +55,8 @@ impl Default for Config {
             in_flight_grace_ms: 15_000,
             max_retry_after_ms: 3_600_000,
             probe_cap_ms: 8_000,
+            max_outbox_activities: 50_000,
+            max_outbox_sessions: 5_000,
         }
     }
 }

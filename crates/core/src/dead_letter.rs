@@ -22,13 +22,23 @@ pub enum DeadPayload {
         /// The activities.
         items: Vec<Activity>,
     },
+    /// Something found in storage that could not be read: kept as it was, so
+    /// it can be exported (and discarded), never silently dropped.
+    Unreadable {
+        /// Where it was found.
+        key: String,
+        /// Its text.
+        raw: String,
+        /// Why it could not be read.
+        error: String,
+    },
 }
 
 impl DeadPayload {
     /// How many items it holds.
     pub fn item_count(&self) -> u64 {
         match self {
-            DeadPayload::Session { .. } => 1,
+            DeadPayload::Session { .. } | DeadPayload::Unreadable { .. } => 1,
             DeadPayload::Activities { items } => items.len() as u64,
         }
     }
@@ -81,6 +91,18 @@ impl DeadLetters {
         }
         self.entries.push_back(entry);
         evicted
+    }
+
+    /// Puts back an entry [`DeadLetters::take`] returned but that could not be
+    /// released (an unreadable one asked to be retried).
+    pub fn restore(&mut self, entry: DeadLetter) {
+        self.released = self.released.saturating_sub(1);
+        let at = self
+            .entries
+            .iter()
+            .position(|e| e.failed_at > entry.failed_at)
+            .unwrap_or(self.entries.len());
+        self.entries.insert(at, entry);
     }
 
     /// Removes the entries `id` names (all when `None`) and returns them.

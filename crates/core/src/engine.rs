@@ -141,6 +141,8 @@ pub enum Event {
     Response {
         /// The request's id.
         request_id: u64,
+        /// The request's items ([`Request::items`]).
+        items: InFlightItems,
         /// How it ended.
         result: HttpResult,
     },
@@ -180,6 +182,9 @@ pub struct Request {
     pub body: String,
     /// Abort after this many ms.
     pub timeout_ms: i64,
+    /// What it carries: echoed back in [`Event::Response`], so an answer is
+    /// matched to its request by id *and* items.
+    pub items: InFlightItems,
 }
 
 /// What the shell must do, in the order given.
@@ -328,11 +333,15 @@ impl Engine {
             Event::SyncNow => {
                 self.state.flush_requested = true;
                 self.probe_now(now);
-                for r in self.retries_mut() {
-                    r.retry_at = r.retry_at.min(now);
-                }
+                self.state
+                    .outbox
+                    .edit_retries(|r| r.retry_at = r.retry_at.min(now));
             }
-            Event::Response { request_id, result } => self.on_response(request_id, result, now),
+            Event::Response {
+                request_id,
+                items,
+                result,
+            } => self.on_response(request_id, &items, result, now),
             Event::RetryDead { id } => self.retry_dead(id.as_deref(), now),
             Event::DiscardDead { id } => {
                 self.state.dead.take(id.as_deref());
@@ -388,7 +397,7 @@ impl Engine {
         let mut activities: Vec<Activity> = self
             .state
             .outbox
-            .activities
+            .activities()
             .iter()
             .rev()
             .filter(|a| a.activity.session_id == s.id)
@@ -500,7 +509,7 @@ impl Engine {
         let mut session = TabSession::start(id, &page, visible, now);
         let record = session.record(now, false);
         self.state.tabs.insert(tab, session);
-        self.state.outbox.queue_session(record, now);
+        self.queue_session(record, now);
     }
 
     /// A report from a tab already closed (its last message raced the close) is refused:
@@ -530,13 +539,7 @@ impl Engine {
         };
         let id = match client_id {
             Some(id) if valid_client_id(&id) => {
-                if self
-                    .state
-                    .outbox
-                    .activities
-                    .iter()
-                    .any(|a| a.activity.id == id)
-                {
+                if self.state.outbox.contains_activity(&id) {
                     return; // a repeat of a message already recorded
                 }
                 id
@@ -549,7 +552,7 @@ impl Engine {
         };
         // A content script's clock is trusted only within the session and up to now.
         let at = at.filter(|t| (started_at..=now).contains(t)).unwrap_or(now);
-        self.state.outbox.queue_activity(
+        self.queue_activity(
             Activity {
                 id,
                 session_id,
@@ -558,6 +561,29 @@ impl Engine {
             },
             now,
         );
+    }
+
+    /// Queues a session state; refused (and counted, shown in the popup) only
+    /// when the outbox is full and the session is not already queued.
+    fn queue_session(&mut self, record: SessionRecord, now: UnixMillis) {
+        let cap = self.state.config.max_outbox_sessions;
+        if self.state.outbox.queue_session(record, now, cap).is_err() {
+            self.state.refused_sessions += 1;
+            self.state.last_error = Some(format!(
+                "the sync queue is full ({cap} sessions waiting): newer sessions are not recorded"
+            ));
+        }
+    }
+
+    /// Queues an activity; refused and counted when the outbox is full.
+    fn queue_activity(&mut self, activity: Activity, now: UnixMillis) {
+        let cap = self.state.config.max_outbox_activities;
+        if self.state.outbox.queue_activity(activity, now, cap).is_err() {
+            self.state.refused_activities += 1;
+            self.state.last_error = Some(format!(
+                "the sync queue is full ({cap} review actions waiting): newer actions are not recorded"
+            ));
+        }
     }
 
     /// Ends the session in `tab` at `at` and sends its end at once, ahead of everything else.
@@ -570,7 +596,7 @@ impl Engine {
         // computed here with full knowledge, supersedes the content script's.
         s.revision += 1;
         let record = s.record(at, true);
-        self.state.outbox.queue_session(record, at);
+        self.queue_session(record, at);
         self.state.flush_requested = true;
     }
 
@@ -585,7 +611,7 @@ impl Engine {
             }
         }
         for r in records {
-            self.state.outbox.queue_session(r, now);
+            self.queue_session(r, now);
         }
     }
 
@@ -615,14 +641,6 @@ impl Engine {
         }
     }
 
-    fn retries_mut(&mut self) -> impl Iterator<Item = &mut Retry> {
-        let ob = &mut self.state.outbox;
-        ob.sessions
-            .iter_mut()
-            .map(|s| &mut s.retry)
-            .chain(ob.activities.iter_mut().map(|a| &mut a.retry))
-    }
-
     fn may_send(&self, now: UnixMillis) -> bool {
         self.state.auth == Auth::Ready
             && match self.state.link {
@@ -633,6 +651,10 @@ impl Engine {
     }
 
     /// When something becomes sendable, ignoring the in-flight marker.
+    ///
+    /// A session end is due at once; another session state, and the batch of
+    /// activities, once its oldest item has waited the flush delay for company
+    /// (at once when a flush was asked for, the batch is full, or it is a retry).
     fn next_send_at(&self) -> Option<UnixMillis> {
         let st = &self.state;
         if st.auth != Auth::Ready || st.outbox.is_empty() {
@@ -643,68 +665,52 @@ impl Engine {
             Link::Offline => return None,
             Link::Unreachable { probe_at, .. } => probe_at,
         };
-        let delay = st.config.flush_delay_ms;
-        let flush = st.flush_requested;
-        let ended = st
-            .outbox
-            .sessions
-            .iter()
-            .filter(|p| p.record.ended_at.is_some())
-            .map(|p| p.retry.retry_at);
-        let open = st
-            .outbox
-            .sessions
-            .iter()
-            .filter(|p| p.record.ended_at.is_none())
-            .map(|p| {
-                if flush || p.retry.attempts > 0 {
-                    p.retry.retry_at
-                } else {
-                    p.retry.retry_at.max(p.queued_at + delay)
-                }
-            });
-        let full = st.outbox.activities.len() >= st.batch_cap;
-        let acts = st.outbox.activities.iter().map(|a| {
-            if flush || full || a.retry.attempts > 0 {
-                a.retry.retry_at
+        let sessions = st.outbox.sessions().iter().map(|p| {
+            if p.record.ended_at.is_some() {
+                p.retry.retry_at
             } else {
-                a.retry.retry_at.max(a.queued_at + delay)
+                self.due_at(p.queued_at, &p.retry, false)
             }
         });
-        ended.chain(open).chain(acts).min().map(|t| t.max(gate))
+        let full = st.outbox.activities().len() >= st.batch_cap;
+        let acts = st
+            .outbox
+            .activities()
+            .iter()
+            .map(|a| self.due_at(a.queued_at, &a.retry, full));
+        sessions.chain(acts).min().map(|t| t.max(gate))
+    }
+
+    /// When an item queued at `queued_at` may leave.
+    fn due_at(&self, queued_at: UnixMillis, retry: &Retry, full: bool) -> UnixMillis {
+        if self.state.flush_requested || full || retry.attempts > 0 {
+            retry.retry_at
+        } else {
+            retry
+                .retry_at
+                .max(queued_at.saturating_add(self.state.config.flush_delay_ms))
+        }
     }
 
     fn start_request(&mut self, now: UnixMillis) {
         if self.state.in_flight.is_some() || !self.may_send(now) {
             return;
         }
-        match self.next_send_at() {
-            Some(at) if at <= now => {}
-            _ => {
-                if self.state.outbox.is_empty() {
-                    self.state.flush_requested = false;
-                }
-                return;
+        if self.next_send_at().is_none_or(|at| at > now) {
+            if self.state.outbox.is_empty() {
+                self.state.flush_requested = false;
             }
+            return;
         }
-        let flush = self.state.flush_requested;
-        let delay = self.state.config.flush_delay_ms;
-        let due = |queued_at: UnixMillis, retry: &Retry| {
-            retry.retry_at <= now && (flush || retry.attempts > 0 || queued_at + delay <= now)
-        };
         // Session ends first, then other session states, then activities.
-        let session = self
-            .state
-            .outbox
-            .sessions
+        let sessions = self.state.outbox.sessions();
+        let session = sessions
             .iter()
             .find(|p| p.record.ended_at.is_some() && p.retry.retry_at <= now)
             .or_else(|| {
-                self.state
-                    .outbox
-                    .sessions
+                sessions
                     .iter()
-                    .find(|p| due(p.queued_at, &p.retry))
+                    .find(|p| self.due_at(p.queued_at, &p.retry, false) <= now)
             })
             .map(|p| p.record.clone());
         if let Some(record) = session {
@@ -720,22 +726,27 @@ impl Engine {
                 items,
                 now,
             );
+            if self.state.outbox.activities().is_empty() {
+                self.state.flush_requested = false;
+            }
             return;
         }
-        let full = self.state.outbox.activities.len() >= self.state.batch_cap;
-        let ready: Vec<usize> = self
-            .state
-            .outbox
-            .activities
+        let activities = self.state.outbox.activities();
+        let full = activities.len() >= self.state.batch_cap;
+        if !activities
+            .iter()
+            .any(|a| self.due_at(a.queued_at, &a.retry, full) <= now)
+        {
+            return;
+        }
+        // The batch is due: every item not backing off goes with it, whenever it was queued.
+        let ready: Vec<usize> = activities
             .iter()
             .enumerate()
-            .filter(|(_, a)| a.retry.retry_at <= now && (full || due(a.queued_at, &a.retry)))
+            .filter(|(_, a)| a.retry.retry_at <= now)
             .map(|(i, _)| i)
             .collect();
-        if ready.is_empty() {
-            return;
-        }
-        let sizes = ready.iter().map(|&i| self.state.outbox.activities[i].size);
+        let sizes = ready.iter().map(|&i| activities[i].size);
         let n = batch::cut(
             sizes,
             self.state.batch_cap,
@@ -743,8 +754,7 @@ impl Engine {
         );
         if n == 0 {
             // The first ready item can never fit in any request.
-            let i = ready[0];
-            if let Some(item) = self.state.outbox.activities.remove(i) {
+            if let Some(item) = self.state.outbox.remove_activity_at(ready[0]) {
                 let reason = format!(
                     "activity is {} bytes, larger than any request may be",
                     item.size
@@ -761,12 +771,17 @@ impl Engine {
             }
             return self.start_request(now);
         }
-        let activities: Vec<Activity> = ready[..n]
+        let batch: Vec<Activity> = ready[..n]
             .iter()
-            .map(|&i| self.state.outbox.activities[i].activity.clone())
+            .map(|&i| activities[i].activity.clone())
             .collect();
-        let ids = activities.iter().map(|a| a.id.clone()).collect();
-        let body = serde_json::to_string(&ActivityBatch { activities }).unwrap_or_default();
+        // The flush asked for is sent once no ready item is left behind.
+        if n == ready.len() {
+            self.state.flush_requested = false;
+        }
+        let ids = batch.iter().map(|a| a.id.clone()).collect();
+        let body =
+            serde_json::to_string(&ActivityBatch { activities: batch }).unwrap_or_default();
         self.launch(
             Method::Post,
             routes::ACTIVITIES_BATCH.to_string(),
@@ -789,7 +804,7 @@ impl Engine {
         let timeout_ms = self.state.config.request_timeout_ms;
         self.state.in_flight = Some(InFlight {
             request_id: id,
-            items,
+            items: items.clone(),
             started_at: now,
             expires_at: now + timeout_ms + self.state.config.in_flight_grace_ms,
         });
@@ -799,13 +814,24 @@ impl Engine {
             path,
             body,
             timeout_ms,
+            items,
         });
     }
 
     // ---- responses ----
 
-    fn on_response(&mut self, request_id: u64, result: HttpResult, now: UnixMillis) {
-        let Some(flight) = self.state.in_flight.take_if(|f| f.request_id == request_id) else {
+    fn on_response(
+        &mut self,
+        request_id: u64,
+        items: &InFlightItems,
+        result: HttpResult,
+        now: UnixMillis,
+    ) {
+        let Some(flight) = self
+            .state
+            .in_flight
+            .take_if(|f| f.request_id == request_id && f.items == *items)
+        else {
             // An answer to a request presumed lost: its items are still queued and
             // will be sent again; the server's deduplication absorbs the repeat.
             return;
@@ -875,10 +901,10 @@ impl Engine {
             InFlightItems::Session { id, revision } => {
                 match serde_json::from_str::<SessionAck>(body) {
                     Ok(ack) if ack.session.id == *id => {
+                        // A newer revision queued meanwhile stays.
                         self.state
                             .outbox
-                            .sessions
-                            .retain(|p| !(p.record.id == *id && p.record.revision <= *revision));
+                            .edit_session(id, |p| p.record.revision > *revision);
                     }
                     _ => {
                         return self.permanent(
@@ -900,10 +926,7 @@ impl Engine {
                     let sent: HashSet<&str> = ids.iter().map(String::as_str).collect();
                     let mut conflicted = Vec::new();
                     let mut attempts = 0;
-                    self.state.outbox.activities.retain(|a| {
-                        if !sent.contains(a.activity.id.as_str()) {
-                            return true;
-                        }
+                    self.state.outbox.edit_activities(&sent, |a| {
                         if conflicts.contains(a.activity.id.as_str()) {
                             attempts = attempts.max(a.retry.attempts);
                             conflicted.push(a.activity.clone());
@@ -953,7 +976,31 @@ impl Engine {
     ) {
         let cfg = self.state.config.clone();
         let mut give_up = Vec::new();
-        let fail = |retry: &mut Retry, rng: &mut crate::rng::SplitMix64| -> bool {
+        // One jittered time for the whole request, from its most-tried item: the
+        // items of a batch stay together, rather than each retrying alone.
+        let most_tried = match items {
+            InFlightItems::Session { id, .. } => self
+                .state
+                .outbox
+                .session(id)
+                .map_or(0, |p| p.retry.attempts),
+            InFlightItems::Batch { ids } => {
+                let sent: HashSet<&str> = ids.iter().map(String::as_str).collect();
+                self.state
+                    .outbox
+                    .activities()
+                    .iter()
+                    .filter(|a| sent.contains(a.activity.id.as_str()))
+                    .map(|a| a.retry.attempts)
+                    .max()
+                    .unwrap_or(0)
+            }
+        };
+        let jittered = cfg
+            .backoff
+            .retry_at(now, most_tried + 1, &mut self.state.rng);
+        let retry_at = asked.map_or(jittered, |a| a.max(jittered));
+        let fail = |retry: &mut Retry| -> bool {
             retry.attempts += 1;
             let first = *retry.first_failure_at.get_or_insert(now);
             retry.last_error = Some(reason.clone());
@@ -961,41 +1008,33 @@ impl Engine {
             if retry.attempts >= cfg.max_attempts && now - first >= cfg.dead_letter_after_ms {
                 return true;
             }
-            let jittered = cfg.backoff.retry_at(now, retry.attempts, rng);
-            retry.retry_at = asked.map_or(jittered, |a| a.max(jittered));
+            retry.retry_at = retry_at;
             false
         };
-        let rng = &mut self.state.rng;
         match items {
             InFlightItems::Session { id, .. } => {
-                if let Some(i) = self
-                    .state
-                    .outbox
-                    .sessions
-                    .iter()
-                    .position(|p| p.record.id == *id)
-                {
-                    if fail(&mut self.state.outbox.sessions[i].retry, rng) {
-                        let p = self.state.outbox.sessions.remove(i);
-                        give_up.push((DeadPayload::Session { record: p.record }, p.retry.attempts));
+                let mut dead = None;
+                self.state.outbox.edit_session(id, |p| {
+                    if fail(&mut p.retry) {
+                        dead = Some((DeadPayload::Session { record: p.record.clone() }, p.retry.attempts));
+                        return false;
                     }
-                }
+                    true
+                });
+                give_up.extend(dead);
             }
             InFlightItems::Batch { ids } => {
                 let sent: HashSet<&str> = ids.iter().map(String::as_str).collect();
                 let mut dead = Vec::new();
                 let mut attempts = 0;
-                let mut kept =
-                    std::collections::VecDeque::with_capacity(self.state.outbox.activities.len());
-                for mut a in self.state.outbox.activities.drain(..) {
-                    if sent.contains(a.activity.id.as_str()) && fail(&mut a.retry, rng) {
+                self.state.outbox.edit_activities(&sent, |a| {
+                    if fail(&mut a.retry) {
                         attempts = attempts.max(a.retry.attempts);
-                        dead.push(a.activity);
-                    } else {
-                        kept.push_back(a);
+                        dead.push(a.activity.clone());
+                        return false;
                     }
-                }
-                self.state.outbox.activities = kept;
+                    true
+                });
                 if !dead.is_empty() {
                     give_up.push((DeadPayload::Activities { items: dead }, attempts));
                 }
@@ -1034,20 +1073,16 @@ impl Engine {
     ) {
         match items {
             InFlightItems::Session { id, revision } => {
-                let Some(i) = self
-                    .state
-                    .outbox
-                    .sessions
-                    .iter()
-                    .position(|p| p.record.id == *id)
-                else {
+                let Some(p) = self.state.outbox.session(id) else {
                     return;
                 };
-                if self.state.outbox.sessions[i].record.revision > *revision {
+                if p.record.revision > *revision {
                     // A newer state is queued; it may well succeed. Only the sent revision failed.
                     return;
                 }
-                let p = self.state.outbox.sessions.remove(i);
+                let Some(p) = self.state.outbox.remove_session(id) else {
+                    return;
+                };
                 self.dead_letter(
                     DeadPayload::Session { record: p.record },
                     status,
@@ -1060,14 +1095,10 @@ impl Engine {
                 let sent: HashSet<&str> = ids.iter().map(String::as_str).collect();
                 let mut dead = Vec::new();
                 let mut attempts = 0;
-                self.state.outbox.activities.retain(|a| {
-                    if sent.contains(a.activity.id.as_str()) {
-                        attempts = attempts.max(a.retry.attempts + 1);
-                        dead.push(a.activity.clone());
-                        false
-                    } else {
-                        true
-                    }
+                self.state.outbox.edit_activities(&sent, |a| {
+                    attempts = attempts.max(a.retry.attempts + 1);
+                    dead.push(a.activity.clone());
+                    false
                 });
                 if !dead.is_empty() {
                     self.dead_letter(
@@ -1112,11 +1143,18 @@ impl Engine {
     fn retry_dead(&mut self, id: Option<&str>, now: UnixMillis) {
         for entry in self.state.dead.take(id) {
             match entry.payload {
-                DeadPayload::Session { record } => self.state.outbox.queue_session(record, now),
+                DeadPayload::Session { record } => self.queue_session(record, now),
                 DeadPayload::Activities { items } => {
                     for a in items {
-                        self.state.outbox.queue_activity(a, now);
+                        if !self.state.outbox.contains_activity(&a.id) {
+                            self.queue_activity(a, now);
+                        }
                     }
+                }
+                // Nothing to send: it stays for the user to export or discard.
+                payload @ DeadPayload::Unreadable { .. } => {
+                    let entry = DeadLetter { payload, ..entry };
+                    self.state.dead.restore(entry);
                 }
             }
         }

@@ -13,7 +13,10 @@ use crate::session::{TabId, TabSession};
 use crate::UnixMillis;
 
 /// Version of the snapshot layout this build writes.
-pub const CURRENT_VERSION: u32 = 2;
+///
+/// 3: the shell stores the snapshot in sections and the outbox item by item;
+/// the tunables ([`Config`]) are no longer stored (they are code defaults).
+pub const CURRENT_VERSION: u32 = 3;
 
 /// Whether the engine may talk to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -94,7 +97,9 @@ pub struct State {
     pub next_seq: u64,
     /// Jitter source, seeded by the shell.
     pub rng: SplitMix64,
-    /// Policies.
+    /// Policies: code defaults plus what the user set, never stored, so new
+    /// defaults reach existing installs.
+    #[serde(skip)]
     pub config: Config,
     /// Open sessions by tab.
     pub tabs: BTreeMap<TabId, TabSession>,
@@ -133,6 +138,12 @@ pub struct State {
     pub rejected_inputs: u64,
     /// Requests whose worker died before the answer came.
     pub abandoned_requests: u64,
+    /// Review actions refused because the outbox was full.
+    #[serde(default)]
+    pub refused_activities: u64,
+    /// Sessions refused because the outbox was full.
+    #[serde(default)]
+    pub refused_sessions: u64,
 }
 
 impl State {
@@ -163,6 +174,8 @@ impl State {
             recovered_corrupt: 0,
             rejected_inputs: 0,
             abandoned_requests: 0,
+            refused_activities: 0,
+            refused_sessions: 0,
         }
     }
 
@@ -189,13 +202,11 @@ impl State {
                     serde_json::from_str(raw).map_err(|e| LoadError::Parse(e.to_string()))?;
                 Ok(v1.migrate())
             }
-            2 => {
-                let state: State =
+            // Version 2 stored the tunables too: they are ignored, defaults apply.
+            2 | 3 => {
+                let mut state: State =
                     serde_json::from_str(raw).map_err(|e| LoadError::Parse(e.to_string()))?;
-                state
-                    .config
-                    .validate()
-                    .map_err(|e| LoadError::Parse(e.to_string()))?;
+                state.version = CURRENT_VERSION;
                 Ok(state)
             }
             v => Err(LoadError::UnknownVersion(v)),
@@ -253,7 +264,7 @@ mod tests {
             State::from_json(r#"{"version":1,"install_id":"feed","messages_handled":7}"#).unwrap();
         assert_eq!(
             (s.version, s.install_id.as_str(), s.messages_handled),
-            (2, "feed", 7)
+            (CURRENT_VERSION, "feed", 7)
         );
         assert!(s.outbox.is_empty());
     }
@@ -272,6 +283,18 @@ mod tests {
             State::from_json(r#"{"version":2,"install_id":5}"#),
             Err(LoadError::Parse(_))
         ));
+    }
+
+    #[test]
+    fn stored_tunables_are_ignored() {
+        let s = State::new("abc", 5);
+        // An invalid tunable, as a version-2 snapshot could hold it.
+        let mut raw: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+        raw["config"] = serde_json::json!({ "dead_letter_cap": 0 });
+        raw["version"] = 2.into();
+        let loaded = State::from_json(&raw.to_string()).unwrap();
+        assert_eq!(loaded.config, Config::default());
+        assert_eq!(loaded.install_id, "abc");
         assert_eq!(
             State::from_json(r#"{"version":99}"#),
             Err(LoadError::UnknownVersion(99))

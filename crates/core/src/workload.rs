@@ -16,7 +16,7 @@ pub fn run(seed: u64, events: usize) -> usize {
     let mut engine = Engine::new(State::new("bench", seed));
     let mut now = 1_700_000_000_000i64;
     let mut effects = 0;
-    let mut pending: Vec<(u64, String, String)> = Vec::new();
+    let mut pending: Vec<(u64, String, String, crate::state::InFlightItems)> = Vec::new();
     engine.handle(Event::SignedIn, now);
     let mut tabs = [1i64, 2, 3, 4, 5];
     for _ in 0..events {
@@ -52,6 +52,7 @@ pub fn run(seed: u64, events: usize) -> usize {
             _ => match pending.pop() {
                 Some(req) => Event::Response {
                     request_id: req.0,
+                    items: req.3,
                     result: ok(&req.1, &req.2),
                 },
                 None => Event::Tick,
@@ -61,7 +62,7 @@ pub fn run(seed: u64, events: usize) -> usize {
         while let Some(effect) = engine.poll_effect() {
             effects += 1;
             if let Effect::Send(r) = effect {
-                pending.push((r.id, r.path, r.body));
+                pending.push((r.id, r.path, r.body, r.items));
             }
         }
     }

@@ -77,6 +77,7 @@ impl Harness {
     ) -> Vec<Request> {
         self.handle_sends(Event::Response {
             request_id: req.id,
+            items: req.items.clone(),
             result: HttpResult::Reply {
                 status,
                 retry_after: retry_after.map(str::to_string),

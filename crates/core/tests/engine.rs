@@ -18,10 +18,10 @@ fn comment() -> Event {
 fn attempts(h: &Harness) -> Vec<u32> {
     let st = h.engine.state();
     st.outbox
-        .sessions
+        .sessions()
         .iter()
         .map(|s| s.retry.attempts)
-        .chain(st.outbox.activities.iter().map(|a| a.retry.attempts))
+        .chain(st.outbox.activities().iter().map(|a| a.retry.attempts))
         .collect()
 }
 
@@ -92,7 +92,7 @@ fn a_5xx_backs_off_with_jitter_and_a_429_honours_retry_after() {
     h.open(1, 7);
     let req = h.handle_sends(Event::Alarm).remove(0);
     assert!(h.reply(&req, 503, None, String::new()).is_empty());
-    let retry_at = h.engine.state().outbox.sessions[0].retry.retry_at;
+    let retry_at = h.engine.state().outbox.sessions()[0].retry.retry_at;
     assert!(
         (h.now..=h.now + 1_000).contains(&retry_at),
         "first retry within the 1 s ceiling"
@@ -102,7 +102,7 @@ fn a_5xx_backs_off_with_jitter_and_a_429_honours_retry_after() {
     h.now = retry_at;
     let req = h.handle_sends(Event::Tick).remove(0);
     h.reply(&req, 429, Some("120"), String::new());
-    let retry_at = h.engine.state().outbox.sessions[0].retry.retry_at;
+    let retry_at = h.engine.state().outbox.sessions()[0].retry.retry_at;
     assert!(retry_at >= h.now + 120_000, "Retry-After honoured");
     assert!(h.advance(119_000).is_empty());
     assert_eq!(h.advance(1_000 + 2_000).len(), 1);
@@ -116,6 +116,7 @@ fn offline_uses_no_attempts_and_coming_back_online_sends_at_once() {
     let req = h.handle_sends(Event::Alarm).remove(0);
     h.handle(Event::Response {
         request_id: req.id,
+        items: req.items.clone(),
         result: HttpResult::NetworkError {
             message: "refused".into(),
         },
@@ -313,7 +314,7 @@ fn switching_pr_tabs_is_recorded_and_a_review_is_an_activity() {
         .engine
         .state()
         .outbox
-        .activities
+        .activities()
         .iter()
         .map(|a| a.activity.kind.clone())
         .collect();
@@ -410,7 +411,7 @@ fn a_content_script_repeating_an_activity_gets_it_recorded_once_with_its_own_tim
     };
     h.handle(repeat());
     h.handle(repeat());
-    let acts = &h.engine.state().outbox.activities;
+    let acts = &h.engine.state().outbox.activities();
     assert_eq!(acts.len(), 1);
     assert_eq!(acts[0].activity.id, "cs-0123456789abcdef");
     assert_eq!(acts[0].activity.at, common::T0 + 1_000);
@@ -427,7 +428,7 @@ fn a_content_script_repeating_an_activity_gets_it_recorded_once_with_its_own_tim
         client_id: Some("cs-fedcba9876543210".into()),
         at: Some(common::T0 + 99_999_999),
     });
-    let acts = &h.engine.state().outbox.activities;
+    let acts = &h.engine.state().outbox.activities();
     assert_eq!(acts.len(), 2);
     assert_eq!(acts[1].activity.at, h.now);
     assert_eq!(h.engine.state().rejected_inputs, 1);
@@ -446,7 +447,7 @@ fn the_beacon_preview_carries_the_end_and_only_the_newest_activities() {
         preview.activities.len(),
         reviewtime_core::engine::BEACON_ACTIVITIES
     );
-    let newest = &h.engine.state().outbox.activities.back().unwrap().activity;
+    let newest = &h.engine.state().outbox.activities().back().unwrap().activity;
     assert_eq!(preview.activities.last(), Some(newest));
 }
 

@@ -138,7 +138,7 @@ impl Sim {
         self.engine
             .state()
             .outbox
-            .activities
+            .activities()
             .iter()
             .map(|a| a.activity.id.clone())
             .collect()
@@ -152,6 +152,7 @@ impl Sim {
                 DeadPayload::Session { record } => {
                     ids.insert(record.id.clone());
                 }
+                DeadPayload::Unreadable { .. } => panic!("the core never reads storage"),
             }
         }
         ids
@@ -206,8 +207,8 @@ impl Sim {
                     self.persisted = self.engine.state().to_json();
                     let st = self.engine.state();
                     self.created
-                        .extend(st.outbox.activities.iter().map(|a| a.activity.id.clone()));
-                    for p in &st.outbox.sessions {
+                        .extend(st.outbox.activities().iter().map(|a| a.activity.id.clone()));
+                    for p in st.outbox.sessions() {
                         if p.record.ended_at.is_some() {
                             self.ended_sessions.insert(p.record.id.clone());
                         }
@@ -319,6 +320,7 @@ impl Sim {
         };
         self.handle(Event::Response {
             request_id: r.id,
+            items: r.items.clone(),
             result,
         });
     }
