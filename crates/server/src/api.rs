@@ -3,31 +3,41 @@
 //! Bodies are read as bytes and parsed here, so that every bad input gets a
 //! JSON [`Reject`] with a stable code rather than a framework's plain text.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use reviewtime_protocol::{
-    routes, ActivityBatch, BatchAck, BeaconPayload, Health, SessionAck, SessionRecord, WhoAmI,
+    routes, Activity, ActivityBatch, BatchAck, BeaconPayload, SessionAck, SessionRecord, WhoAmI,
 };
-use rusqlite::Connection;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Kind};
-use crate::error::{Reject, ServerError};
+use crate::error::Reject;
 use crate::now_ms;
-use crate::store;
+use crate::store::{
+    self, ActivityPage, Backend, BeaconWrite, NewActivity, SessionPage, SessionWrite, Store,
+    Totals, UserId,
+};
+use crate::validate::{self, ActivityQuery, SessionQuery, TotalsQuery};
 
-/// Shared by every handler: one connection, used from blocking tasks.
+/// Shared by every handler: the store (one per process; it holds the pool or
+/// the connection).
 #[derive(Clone)]
 pub struct AppState {
     /// The database.
-    pub db: Arc<Mutex<Connection>>,
+    pub store: Arc<dyn Store>,
 }
+
+/// How long the health check waits for the database before calling it down.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Largest body any endpoint reads; batch and beacon bodies have tighter limits checked below.
 const BODY_LIMIT: usize = 256 * 1024;
@@ -45,21 +55,6 @@ pub fn router(state: AppState) -> Router {
         .route(routes::TOTALS, get(totals))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
-}
-
-/// Runs `f` on the connection in a blocking task.
-async fn with_db<T, F>(state: &AppState, f: F) -> Result<T, Reject>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut Connection) -> Result<T, Reject> + Send + 'static,
-{
-    let db = state.db.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = db.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut conn)
-    })
-    .await
-    .map_err(|e| Reject::from(ServerError::Join(e.to_string())))?
 }
 
 fn bearer(headers: &HeaderMap) -> Result<String, Reject> {
@@ -81,16 +76,15 @@ fn bearer(headers: &HeaderMap) -> Result<String, Reject> {
 }
 
 /// The user behind the request's API token.
-async fn user(state: &AppState, headers: &HeaderMap) -> Result<i64, Reject> {
+async fn user(state: &AppState, headers: &HeaderMap) -> Result<UserId, Reject> {
+    Ok(owner(state, headers).await?.0)
+}
+
+async fn owner(state: &AppState, headers: &HeaderMap) -> Result<(UserId, String), Reject> {
     let token = bearer(headers)?;
-    with_db(state, move |conn| {
-        auth::lookup(conn, &token, Kind::Api)?
-            .map(|(id, _)| id)
-            .ok_or_else(|| {
-                Reject::unauthorized("unknown or revoked token; pair the extension again")
-            })
-    })
-    .await
+    auth::lookup(state.store.as_ref(), &token, Kind::Api)
+        .await?
+        .ok_or_else(|| Reject::unauthorized("unknown or revoked token; pair the extension again"))
 }
 
 fn body_bytes(
@@ -119,23 +113,62 @@ fn parse_json<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Reject>
         .map_err(|e| Reject::bad_request(format!("{what} is not valid: {e}")))
 }
 
-async fn health() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
+/// `GET /api/v1/health`: 200 when the database answers, 503 when it does
+/// not (so a load balancer takes this instance out of rotation). A superset
+/// of the protocol's `Health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthAnswer {
+    /// `ok`, or `unavailable` when the database does not answer.
+    pub status: String,
+    /// Server version.
+    pub version: String,
+    /// `sqlite` or `postgres`.
+    pub database: Backend,
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let answered = tokio::time::timeout(HEALTH_TIMEOUT, state.store.ping()).await;
+    let ok = match answered {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            eprintln!("health: {e}");
+            false
+        }
+        Err(_) => {
+            eprintln!("health: the database did not answer within {HEALTH_TIMEOUT:?}");
+            false
+        }
+    };
+    let answer = HealthAnswer {
+        status: if ok { "ok" } else { "unavailable" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
-    })
+        database: state.store.backend(),
+    };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(answer)).into_response()
 }
 
 async fn whoami(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<WhoAmI>, Reject> {
-    let token = bearer(&headers)?;
-    with_db(&state, move |conn| {
-        auth::lookup(conn, &token, Kind::Api)?
-            .map(|(_, name)| Json(WhoAmI { user: name }))
-            .ok_or_else(|| {
-                Reject::unauthorized("unknown or revoked token; pair the extension again")
-            })
-    })
-    .await
+    let (_, name) = owner(&state, &headers).await?;
+    Ok(Json(WhoAmI { user: name }))
+}
+
+fn encode(items: &[Activity]) -> Result<Vec<NewActivity>, Reject> {
+    items
+        .iter()
+        .map(|a| NewActivity::encode(a).map_err(|e| Reject::bad_request(e.to_string())))
+        .collect()
+}
+
+fn session_conflict(id: &str, stored: &SessionRecord) -> Reject {
+    Reject::conflict(format!(
+        "session {id} is already recorded for {} started at {}",
+        stored.pr, stored.started_at
+    ))
 }
 
 async fn put_session(
@@ -153,15 +186,18 @@ async fn put_session(
             record.id
         )));
     }
-    store::validate_session(&record)?;
-    let now = now_ms();
-    let ack = with_db(&state, move |conn| {
-        let tx = conn.transaction()?;
-        let ack = store::upsert_session(&tx, user, &record, now)?;
-        tx.commit()?;
-        Ok(ack)
-    })
-    .await?;
+    validate::validate_session(&record)?;
+    let ack = match state.store.put_session(user, &record, now_ms()).await? {
+        SessionWrite::Applied(session) => SessionAck {
+            session,
+            applied: true,
+        },
+        SessionWrite::Unchanged(session) => SessionAck {
+            session,
+            applied: false,
+        },
+        SessionWrite::Conflict(stored) => return Err(session_conflict(&record.id, &stored)),
+    };
     Ok(Json(ack))
 }
 
@@ -173,16 +209,11 @@ async fn post_batch(
     let user = user(&state, &headers).await?;
     let body = body_bytes(body, routes::MAX_BATCH_BYTES, "batch")?;
     let batch: ActivityBatch = parse_json(&body, "batch")?;
-    store::validate_batch(&batch.activities)?;
-    let now = now_ms();
-    let ack = with_db(&state, move |conn| {
-        let tx = conn.transaction()?;
-        let ack = store::insert_activities(&tx, user, &batch.activities, now)?;
-        tx.commit()?;
-        Ok(ack)
-    })
-    .await?;
-    Ok(Json(ack))
+    validate::validate_batch(&batch.activities)?;
+    let items = encode(&batch.activities)?;
+    Ok(Json(
+        state.store.put_activities(user, &items, now_ms()).await?,
+    ))
 }
 
 async fn post_beacon(
@@ -197,60 +228,53 @@ async fn post_beacon(
         ));
     }
     for s in &payload.sessions {
-        store::validate_session(s)?;
+        validate::validate_session(s)?;
     }
-    store::validate_batch(&payload.activities)?;
-    let now = now_ms();
-    with_db(&state, move |conn| {
-        let (user, _) = auth::lookup(conn, &payload.key, Kind::Beacon)?
-            .ok_or_else(|| Reject::unauthorized("unknown or revoked beacon key"))?;
-        let tx = conn.transaction()?;
-        for s in &payload.sessions {
-            store::upsert_session(&tx, user, s, now)?;
-        }
-        let ack = store::insert_activities(&tx, user, &payload.activities, now)?;
-        tx.commit()?;
-        Ok(Json(ack))
-    })
-    .await
+    validate::validate_batch(&payload.activities)?;
+    let items = encode(&payload.activities)?;
+    let (user, _) = auth::lookup(state.store.as_ref(), &payload.key, Kind::Beacon)
+        .await?
+        .ok_or_else(|| Reject::unauthorized("unknown or revoked beacon key"))?;
+    match state
+        .store
+        .put_beacon(user, &payload.sessions, &items, now_ms())
+        .await?
+    {
+        BeaconWrite::Stored(ack) => Ok(Json(ack)),
+        BeaconWrite::Conflict(stored) => Err(session_conflict(&stored.id, &stored)),
+    }
 }
 
 async fn list_sessions(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<store::SessionQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<store::SessionPage>, Reject> {
+    query: Result<Query<SessionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SessionPage>, Reject> {
     let user = user(&state, &headers).await?;
     let Query(query) = query.map_err(|e| Reject::bad_request(format!("bad query: {e}")))?;
-    with_db(&state, move |conn| {
-        store::list_sessions(conn, user, &query).map(Json)
-    })
-    .await
+    let filter = query.filter()?;
+    Ok(Json(state.store.sessions(user, &filter).await?))
 }
 
 async fn totals(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<store::TotalsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<store::Totals>, Reject> {
+    query: Result<Query<TotalsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Totals>, Reject> {
     let user = user(&state, &headers).await?;
     let Query(query) = query.map_err(|e| Reject::bad_request(format!("bad query: {e}")))?;
-    let now = now_ms();
-    with_db(&state, move |conn| {
-        store::totals(conn, user, &query, now).map(Json)
-    })
-    .await
+    let (first_day, days) = query.range(now_ms())?;
+    let rows = state.store.totals(user, first_day * store::DAY_MS).await?;
+    Ok(Json(Totals::from_rows(rows, first_day, days)))
 }
 
 async fn list_activities(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<store::ActivityQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<store::ActivityPage>, Reject> {
+    query: Result<Query<ActivityQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ActivityPage>, Reject> {
     let user = user(&state, &headers).await?;
     let Query(query) = query.map_err(|e| Reject::bad_request(format!("bad query: {e}")))?;
-    with_db(&state, move |conn| {
-        store::list_activities(conn, user, &query).map(Json)
-    })
-    .await
+    let filter = query.filter()?;
+    Ok(Json(state.store.activities(user, &filter).await?))
 }

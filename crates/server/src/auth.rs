@@ -1,9 +1,10 @@
-//! API tokens and beacon keys: random, shown once, stored only as SHA-256 hashes.
+//! API tokens and beacon keys: random, shown once, stored only as SHA-256
+//! hashes. This module makes and hashes secrets; the [`Store`] keeps the hashes.
 
-use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use crate::error::ServerError;
+use crate::store::{NewCredential, Store, StoreError, UserId};
 
 /// What a credential may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,10 +16,19 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    /// The name stored in the `kind` column.
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Api => "api",
             Kind::Beacon => "beacon",
+        }
+    }
+    /// The kind stored as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "api" => Some(Kind::Api),
+            "beacon" => Some(Kind::Beacon),
+            _ => None,
         }
     }
     fn prefix(self) -> &'static str {
@@ -29,52 +39,60 @@ impl Kind {
     }
 }
 
-/// A newly issued credential: the secret exists only in this value.
+/// A newly made credential: the secret exists only in this value; the store
+/// gets [`Issued::stored`].
 #[derive(Debug, Clone)]
 pub struct Issued {
     /// Short public id, for listing and revoking.
     pub id: String,
     /// The secret itself.
     pub secret: String,
+    /// What it may do.
+    pub kind: Kind,
 }
 
-fn hash(secret: &str) -> String {
+impl Issued {
+    /// What the store keeps: id, kind and the secret's hash.
+    pub fn stored(&self) -> NewCredential {
+        NewCredential {
+            id: self.id.clone(),
+            hash: hash(&self.secret),
+            kind: self.kind,
+        }
+    }
+}
+
+/// The hash stored for `secret`.
+pub fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Issues a credential of `kind` for `user_id`.
-pub fn issue(conn: &Connection, user_id: i64, kind: Kind, now: i64) -> Result<Issued, ServerError> {
+/// Makes a fresh random credential of `kind` (not yet stored).
+pub fn generate(kind: Kind) -> Result<Issued, ServerError> {
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).map_err(|e| ServerError::Random(e.to_string()))?;
     let secret = format!("{}{}", kind.prefix(), hex::encode(bytes));
     let id = secret[3..11].to_string();
-    conn.execute(
-        "INSERT INTO tokens (id, hash, user_id, kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, hash(&secret), user_id, kind.as_str(), now],
-    )?;
-    Ok(Issued { id, secret })
+    Ok(Issued { id, secret, kind })
 }
 
-/// The user a live (not revoked) credential of `kind` belongs to.
-pub fn lookup(
-    conn: &Connection,
+/// Issues and stores a credential of `kind` for `user`.
+pub async fn issue(
+    store: &dyn Store,
+    user: UserId,
+    kind: Kind,
+    now: i64,
+) -> Result<Issued, ServerError> {
+    let issued = generate(kind)?;
+    store.add_credential(user, &issued.stored(), now).await?;
+    Ok(issued)
+}
+
+/// The user (id, name) a live credential of `kind` belongs to.
+pub async fn lookup(
+    store: &dyn Store,
     secret: &str,
     kind: Kind,
-) -> rusqlite::Result<Option<(i64, String)>> {
-    conn.query_row(
-        "SELECT u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.hash = ?1 AND t.kind = ?2 AND t.revoked_at IS NULL",
-        params![hash(secret), kind.as_str()],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
-}
-
-/// Revokes the credential with public id `id`; whether one was revoked.
-pub fn revoke(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
-    let n = conn.execute(
-        "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, now],
-    )?;
-    Ok(n > 0)
+) -> Result<Option<(UserId, String)>, StoreError> {
+    store.credential_owner(&hash(secret), kind).await
 }

@@ -5,12 +5,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use reviewtime_protocol::ApiError;
 
+use crate::store::StoreError;
+
 /// Something failed inside the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// The database.
-    #[error("database: {0}")]
-    Db(#[from] rusqlite::Error),
+    /// The store.
+    #[error("{0}")]
+    Store(#[from] StoreError),
     /// The OS random source.
     #[error("no randomness available: {0}")]
     Random(String),
@@ -66,6 +68,14 @@ impl Reject {
             message: message.into(),
         }
     }
+    /// 503: the database does not answer; the request may be repeated later.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Reject {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "unavailable",
+            message: message.into(),
+        }
+    }
     /// 413.
     pub fn too_large(message: impl Into<String>) -> Self {
         Reject {
@@ -78,6 +88,12 @@ impl Reject {
 
 impl From<ServerError> for Reject {
     fn from(e: ServerError) -> Self {
+        if let ServerError::Store(StoreError::Unavailable(why)) = &e {
+            eprintln!("database unavailable: {why}");
+            return Reject::unavailable(
+                "the server cannot reach its database; nothing was stored, try again later",
+            );
+        }
         eprintln!("internal error: {e}");
         Reject {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,9 +103,9 @@ impl From<ServerError> for Reject {
     }
 }
 
-impl From<rusqlite::Error> for Reject {
-    fn from(e: rusqlite::Error) -> Self {
-        ServerError::Db(e).into()
+impl From<StoreError> for Reject {
+    fn from(e: StoreError) -> Self {
+        ServerError::Store(e).into()
     }
 }
 

@@ -1,11 +1,15 @@
-//! `reviewtime-server`: serve the API and dashboard, and manage users and tokens.
+//! `reviewtime-server`: serve the API and dashboard, manage users and
+//! tokens, and copy an SQLite database into PostgreSQL — against either
+//! database.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use reviewtime_server::{auth, db, now_ms, pair_user, serve};
+use reviewtime_server::migrate::{self, MigrateError};
+use reviewtime_server::store::{Location, Store, StoreError};
+use reviewtime_server::{add_user, auth, now_ms, serve, ServeOptions};
 
 #[derive(Parser)]
 #[command(
@@ -14,9 +18,17 @@ use reviewtime_server::{auth, db, now_ms, pair_user, serve};
     about = "ReviewTime sync server and dashboard"
 )]
 struct Cli {
-    /// Directory holding the SQLite database.
+    /// Directory holding the SQLite database (when --database is not given)
+    /// and the first start's pairing link.
     #[arg(long, global = true, default_value = "data", env = "REVIEWTIME_DATA")]
     data: PathBuf,
+    /// The database: a postgres:// URL, a sqlite: URL or an SQLite file path.
+    /// Default: reviewtime.sqlite3 in --data.
+    #[arg(long, global = true, env = "REVIEWTIME_DATABASE")]
+    database: Option<String>,
+    /// PostgreSQL connections per server instance.
+    #[arg(long, global = true, default_value_t = 16, env = "REVIEWTIME_POOL_SIZE")]
+    pool_size: usize,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,6 +53,19 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Copy an SQLite database (users, tokens, sessions, activities) into
+    /// PostgreSQL. Stop the servers using the source first.
+    Migrate {
+        /// The PostgreSQL database to copy into (its schema is created).
+        #[arg(long)]
+        to: String,
+        /// The SQLite file to copy. Default: the one --database / --data name.
+        #[arg(long)]
+        from: Option<String>,
+        /// Replace whatever the target holds (it is emptied first).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -82,7 +107,10 @@ enum TokenCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let result = tokio::runtime::Runtime::new()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -91,40 +119,55 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
-    match cli.command {
-        Command::Serve { addr, exit_after } => {
-            let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-            runtime
-                .block_on(serve(
-                    addr,
-                    &cli.data,
-                    exit_after.map(std::time::Duration::from_secs),
-                ))
-                .map_err(|e| e.to_string())
-        }
+async fn open(cli: &Cli) -> Result<std::sync::Arc<dyn Store>, String> {
+    let location = location(cli)?;
+    location
+        .open(cli.pool_size)
+        .await
+        .map_err(|e| format!("{location}: {e}"))
+}
+
+fn location(cli: &Cli) -> Result<Location, String> {
+    Location::parse(cli.database.as_deref(), &cli.data).map_err(|e| e.to_string())
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match &cli.command {
+        Command::Serve { addr, exit_after } => serve(ServeOptions {
+            addr: *addr,
+            database: location(&cli)?,
+            data: cli.data.clone(),
+            pool_size: cli.pool_size,
+            exit_after: exit_after.map(std::time::Duration::from_secs),
+        })
+        .await
+        .map_err(|e| e.to_string()),
         Command::User {
             command: UserCommand::Add { name, server },
         } => {
-            let conn = db::open(&cli.data).map_err(|e| e.to_string())?;
-            let user = db::create_user(&conn, &name, now_ms())
+            let store = open(&cli).await?;
+            let pairing = add_user(store.as_ref(), name, server)
+                .await
                 .map_err(|e| format!("cannot create user {name}: {e}"))?;
-            let pairing = pair_user(&conn, user, &server).map_err(|e| e.to_string())?;
             println!("PAIRING {}", pairing.to_link());
             Ok(())
         }
         Command::Token {
             command: TokenCommand::Issue { user, kind },
         } => {
-            let conn = db::open(&cli.data).map_err(|e| e.to_string())?;
-            let id = db::user_id(&conn, &user)
+            let store = open(&cli).await?;
+            let id = store
+                .user_id(user)
+                .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no user called {user}"))?;
             let kind = match kind {
                 TokenKind::Api => auth::Kind::Api,
                 TokenKind::Beacon => auth::Kind::Beacon,
             };
-            let issued = auth::issue(&conn, id, kind, now_ms()).map_err(|e| e.to_string())?;
+            let issued = auth::issue(store.as_ref(), id, kind, now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
             println!("id {}", issued.id);
             println!("secret {}", issued.secret);
             Ok(())
@@ -132,12 +175,45 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Token {
             command: TokenCommand::Revoke { id },
         } => {
-            let conn = db::open(&cli.data).map_err(|e| e.to_string())?;
-            if auth::revoke(&conn, &id, now_ms()).map_err(|e| e.to_string())? {
+            let store = open(&cli).await?;
+            if store
+                .revoke_credential(id, now_ms())
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 println!("revoked {id}");
                 Ok(())
             } else {
                 Err(format!("no live credential with id {id}"))
+            }
+        }
+        Command::Migrate { to, from, force } => {
+            let source = match from {
+                Some(from) => Location::parse(Some(from), &cli.data),
+                None => Location::parse(cli.database.as_deref(), &cli.data),
+            }
+            .map_err(|e| e.to_string())?;
+            let Location::Sqlite(source) = source else {
+                return Err("the source must be an SQLite database (--from FILE)".into());
+            };
+            let target = Location::parse(Some(to), &cli.data).map_err(|e| e.to_string())?;
+            let Location::Postgres(url) = &target else {
+                return Err("the target must be a postgres:// URL (--to URL)".into());
+            };
+            match migrate::sqlite_to_postgres(&source, url, *force).await {
+                Ok(report) => {
+                    if let Some(old) = report.replaced {
+                        println!("replaced {old} in {target}");
+                    }
+                    println!(
+                        "copied {} from sqlite:{} to {target}",
+                        report.copied,
+                        source.display()
+                    );
+                    Ok(())
+                }
+                Err(MigrateError::Store(StoreError::Location(why))) => Err(why),
+                Err(e) => Err(e.to_string()),
             }
         }
     }

@@ -1,0 +1,609 @@
+//! Storage: one interface, [`Store`], with two implementations — SQLite
+//! embedded in the process ([`sqlite`], the default) and PostgreSQL shared by
+//! any number of server instances ([`postgres`]).
+//!
+//! The contract every implementation keeps, whatever order and however often
+//! requests arrive, from one process or several:
+//! - a session or activity is stored at most once per `(user, id)`;
+//! - a repeat with the same content changes nothing and is reported as such;
+//!   the same id with other content is a conflict, never merged;
+//! - a session's stored revision only grows, and an ended session is never
+//!   reopened by an in-progress record;
+//! - every read and write is scoped by the user, so no id a client sends
+//!   reaches another user's rows;
+//! - credentials are stored only as hashes.
+//!
+//! The SQLite store gets this from one connection and its transactions; the
+//! PostgreSQL store from the database's own unique keys, `INSERT … ON
+//! CONFLICT` and conditional updates, never from a lock held in a process.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use reviewtime_protocol::{Activity, ActivityKind, BatchAck, Conflict, SessionRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Kind;
+
+/// A user's row id.
+pub type UserId = i64;
+
+/// Something the store could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database does not answer (refused, closed, timed out): the
+    /// request may succeed later, and nothing of it was stored.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// SQLite reported an error.
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL reported an error.
+    #[error("PostgreSQL: {0}")]
+    Postgres(tokio_postgres::Error),
+    /// `user add` with a name already taken.
+    #[error("a user called {0} already exists")]
+    NameTaken(String),
+    /// A row holds what the schema should have prevented.
+    #[error("unexpected stored data: {0}")]
+    Corrupt(String),
+    /// The database location cannot be used (a folder that cannot be created).
+    #[error("{0}")]
+    Location(String),
+    /// A blocking task running a SQLite call panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Join(String),
+}
+
+/// Which implementation a store is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// Where the data lives, as chosen by `--database` / `--data`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An SQLite file (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+/// `--database` names neither a file nor a database URL we know.
+#[derive(Debug, thiserror::Error)]
+#[error("--database must be a file path, a sqlite: URL or a postgres:// URL, not {0:?}")]
+pub struct BadLocation(String);
+
+/// The SQLite file inside a data directory.
+pub const SQLITE_FILE: &str = "reviewtime.sqlite3";
+
+impl Location {
+    /// Reads `--database`: a `postgres://` or `postgresql://` URL, a
+    /// `sqlite:` URL (`sqlite:path` or `sqlite://path`), or a plain file
+    /// path. Without one, the SQLite file in the `data` directory.
+    pub fn parse(database: Option<&str>, data: &Path) -> Result<Self, BadLocation> {
+        let Some(text) = database.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(Location::Sqlite(data.join(SQLITE_FILE)));
+        };
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(Location::Postgres(text.to_string()));
+        }
+        if let Some(path) = text.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(BadLocation(text.to_string()));
+            }
+            return Ok(Location::Sqlite(PathBuf::from(path)));
+        }
+        if text.contains("://") {
+            return Err(BadLocation(text.to_string()));
+        }
+        Ok(Location::Sqlite(PathBuf::from(text)))
+    }
+
+    /// The backend this location is served by.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Location::Sqlite(_) => Backend::Sqlite,
+            Location::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Opens the store, creating and migrating its schema as needed.
+    pub async fn open(&self, pool_size: usize) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            Location::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path)?),
+            Location::Postgres(url) => Arc::new(postgres::PgStore::connect(url, pool_size).await?),
+        })
+    }
+}
+
+/// Shown in logs: a URL's password is never printed.
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Location::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, tail) = match rest.split_once('@') {
+        Some((auth, tail)) if !auth.contains('/') => (auth, tail),
+        _ => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{tail}"),
+        None => url.to_string(),
+    }
+}
+
+/// A credential about to be stored: its public id and the hash of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCredential {
+    /// Public id (for `token revoke`).
+    pub id: String,
+    /// SHA-256 of the secret, hex.
+    pub hash: String,
+    /// What it may do.
+    pub kind: Kind,
+}
+
+/// An activity ready to store: its columns and its canonical JSON body, the
+/// text that decides whether a repeat is a duplicate or a conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewActivity {
+    /// Client-generated id.
+    pub id: String,
+    /// The session it belongs to.
+    pub session_id: String,
+    /// When it happened (Unix ms).
+    pub at: i64,
+    /// Its kind's name.
+    pub kind: &'static str,
+    /// The activity as JSON.
+    pub body: String,
+}
+
+impl NewActivity {
+    /// Encodes `a`; the body is what later deliveries are compared with.
+    pub fn encode(a: &Activity) -> Result<Self, serde_json::Error> {
+        Ok(NewActivity {
+            id: a.id.clone(),
+            session_id: a.session_id.clone(),
+            at: a.at,
+            kind: kind_name(&a.kind),
+            body: serde_json::to_string(a)?,
+        })
+    }
+}
+
+fn kind_name(kind: &ActivityKind) -> &'static str {
+    match kind {
+        ActivityKind::CommentPosted => "comment_posted",
+        ActivityKind::ReviewSubmitted { .. } => "review_submitted",
+        ActivityKind::FileViewed { .. } => "file_viewed",
+        ActivityKind::TabSwitched { .. } => "tab_switched",
+    }
+}
+
+/// What recording a session's state did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionWrite {
+    /// The record was new, or superseded the stored one: it is now stored.
+    Applied(SessionRecord),
+    /// The stored record wins (same or higher revision, or already ended);
+    /// it is returned as it is now.
+    Unchanged(SessionRecord),
+    /// The id is already used for another pull request or start time; the
+    /// stored record is returned and nothing changed.
+    Conflict(SessionRecord),
+}
+
+/// What recording a beacon did: all of it, or (on a conflicting session) none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BeaconWrite {
+    /// Sessions recorded; the activities' outcome.
+    Stored(BatchAck),
+    /// A session conflicts with the stored one; nothing of the beacon was stored.
+    Conflict(SessionRecord),
+}
+
+/// Decides each item of a batch the way one-at-a-time inserts would, from
+/// the set of ids this batch inserted (first occurrence only) and the bodies
+/// stored for the others.
+///
+/// Contract: `inserted` holds the ids whose *first* occurrence in `items`
+/// was stored by this batch; `stored` maps every other id to its stored body.
+pub fn settle_batch(
+    items: &[NewActivity],
+    inserted: &std::collections::HashSet<String>,
+    stored: &HashMap<String, String>,
+) -> Result<BatchAck, StoreError> {
+    let mut ack = BatchAck::default();
+    // The body of each id's first occurrence in this batch.
+    let mut first: HashMap<&str, &str> = HashMap::new();
+    for a in items {
+        let earlier = first.get(a.id.as_str()).copied();
+        if earlier.is_none() {
+            first.insert(&a.id, &a.body);
+        }
+        let stored_body = if inserted.contains(&a.id) {
+            match earlier {
+                None => {
+                    ack.accepted += 1;
+                    continue;
+                }
+                Some(body) => body,
+            }
+        } else {
+            stored.get(&a.id).map(String::as_str).ok_or_else(|| {
+                StoreError::Corrupt(format!("activity {} neither inserted nor found", a.id))
+            })?
+        };
+        if stored_body == a.body {
+            ack.duplicates += 1;
+        } else {
+            ack.conflicts.push(conflict(&a.id));
+        }
+    }
+    Ok(ack)
+}
+
+/// The conflict entry for an activity id stored with other content.
+pub fn conflict(id: &str) -> Conflict {
+    Conflict {
+        id: id.to_string(),
+        reason: "this id is already stored with different content".into(),
+    }
+}
+
+/// Whether `new` may replace `old` (same session): a higher revision that
+/// does not reopen an ended session. Both stores apply exactly this rule;
+/// PostgreSQL states it in SQL in its upsert's `WHERE`.
+pub fn supersedes(new: &SessionRecord, old: &SessionRecord) -> bool {
+    let reopens = old.ended_at.is_some() && new.ended_at.is_none();
+    new.revision > old.revision && !reopens
+}
+
+/// Whether `new` describes another session than `old` under the same id.
+pub fn conflicts(new: &SessionRecord, old: &SessionRecord) -> bool {
+    old.pr != new.pr || old.started_at != new.started_at
+}
+
+/// In-progress or ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// `ended_at` is null.
+    InProgress,
+    /// `ended_at` is set.
+    Completed,
+}
+
+/// Validated session-list filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// `(owner, name)`.
+    pub repo: Option<(String, String)>,
+    /// Pull-request number.
+    pub pr: Option<i64>,
+    /// Started at or after (Unix ms).
+    pub from: Option<i64>,
+    /// Started before (Unix ms).
+    pub to: Option<i64>,
+    /// Only in-progress or only completed sessions.
+    pub status: Option<SessionStatus>,
+    /// Page size.
+    pub limit: u32,
+    /// Page offset.
+    pub offset: u32,
+}
+
+/// One page of sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPage {
+    /// Newest first (then by id, bytewise).
+    pub sessions: Vec<SessionRecord>,
+    /// All sessions matching the filters.
+    pub total: u64,
+    /// Offset of the next page, if any.
+    pub next_offset: Option<u32>,
+}
+
+/// Validated activity-list filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActivityFilter {
+    /// Only this session's.
+    pub session_id: Option<String>,
+    /// Page size.
+    pub limit: u32,
+    /// Page offset.
+    pub offset: u32,
+}
+
+/// One page of activities, oldest first (then by id, bytewise).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityPage {
+    /// The activities.
+    pub activities: Vec<Activity>,
+    /// All matching.
+    pub total: u64,
+}
+
+/// Review time per repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoTotal {
+    /// `owner/name`.
+    pub repo: String,
+    /// Sessions.
+    pub sessions: u64,
+    /// Active seconds.
+    pub active_secs: u64,
+    /// Wall seconds.
+    pub wall_secs: u64,
+}
+
+/// Review time on one day (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayTotal {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// Active seconds.
+    pub active_secs: u64,
+}
+
+/// Totals for the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Per repository, most time first, then by name bytewise.
+    pub per_repo: Vec<RepoTotal>,
+    /// Per day, oldest first, one entry for each day in range.
+    pub per_day: Vec<DayTotal>,
+}
+
+/// What a store sums for [`Totals`]: per repository, and active seconds per
+/// day number (days since the Unix epoch, UTC).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TotalsRows {
+    /// Per repository, most time first, then by name bytewise.
+    pub per_repo: Vec<RepoTotal>,
+    /// `(day number, active seconds)`, any order, days without sessions absent.
+    pub per_day: Vec<(i64, u64)>,
+}
+
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+
+impl Totals {
+    /// Fills every one of the `days` days starting at day number `first_day`.
+    pub fn from_rows(rows: TotalsRows, first_day: i64, days: u32) -> Self {
+        let found: HashMap<i64, u64> = rows.per_day.into_iter().collect();
+        let per_day = (first_day..first_day + i64::from(days))
+            .map(|d| DayTotal {
+                day: civil_date(d),
+                active_secs: found.get(&d).copied().unwrap_or(0),
+            })
+            .collect();
+        Totals {
+            per_repo: rows.per_repo,
+            per_day,
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01), proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`).
+pub fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// How many rows each table holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Users.
+    pub users: u64,
+    /// API tokens and beacon keys, revoked ones included.
+    pub tokens: u64,
+    /// Sessions.
+    pub sessions: u64,
+    /// Activities.
+    pub activities: u64,
+}
+
+impl Counts {
+    /// Whether every table is empty.
+    pub fn is_empty(&self) -> bool {
+        *self == Counts::default()
+    }
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} users, {} tokens, {} sessions, {} activities",
+            self.users, self.tokens, self.sessions, self.activities
+        )
+    }
+}
+
+/// The storage interface the API, the dashboard and the CLI use; see the
+/// module documentation for the contract every implementation keeps.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Which implementation this is.
+    fn backend(&self) -> Backend;
+
+    /// Answers when the database answers a trivial query.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates a user with `credentials`, all or nothing; a taken name is
+    /// [`StoreError::NameTaken`].
+    async fn create_user(
+        &self,
+        name: &str,
+        now: i64,
+        credentials: &[NewCredential],
+    ) -> Result<UserId, StoreError>;
+
+    /// Creates the user with `credentials` only if no user exists yet, all
+    /// or nothing; `None` when users exist. Of several instances starting at
+    /// once on one empty database, exactly one gets `Some`.
+    async fn create_first_user(
+        &self,
+        name: &str,
+        now: i64,
+        credentials: &[NewCredential],
+    ) -> Result<Option<UserId>, StoreError>;
+
+    /// The id of the user called `name`.
+    async fn user_id(&self, name: &str) -> Result<Option<UserId>, StoreError>;
+
+    /// Stores a new credential for `user`.
+    async fn add_credential(
+        &self,
+        user: UserId,
+        credential: &NewCredential,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Revokes the live credential with public id `id`; whether one was.
+    async fn revoke_credential(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// The user (id and name) a live credential of `kind` with this hash belongs to.
+    async fn credential_owner(
+        &self,
+        hash: &str,
+        kind: Kind,
+    ) -> Result<Option<(UserId, String)>, StoreError>;
+
+    /// Records a session's state: see [`SessionWrite`]. The rule is
+    /// [`supersedes`] and [`conflicts`], applied atomically against the
+    /// stored row, so concurrent writers can never lower a revision.
+    async fn put_session(
+        &self,
+        user: UserId,
+        record: &SessionRecord,
+        now: i64,
+    ) -> Result<SessionWrite, StoreError>;
+
+    /// Stores each activity once, as [`settle_batch`] describes; the batch
+    /// is all or nothing.
+    async fn put_activities(
+        &self,
+        user: UserId,
+        items: &[NewActivity],
+        now: i64,
+    ) -> Result<BatchAck, StoreError>;
+
+    /// A beacon: its sessions, then its activities, in one transaction.
+    async fn put_beacon(
+        &self,
+        user: UserId,
+        sessions: &[SessionRecord],
+        items: &[NewActivity],
+        now: i64,
+    ) -> Result<BeaconWrite, StoreError>;
+
+    /// One page of the user's sessions.
+    async fn sessions(&self, user: UserId, filter: &SessionFilter)
+        -> Result<SessionPage, StoreError>;
+
+    /// The user's sums over sessions started at or after `since` (Unix ms).
+    async fn totals(&self, user: UserId, since: i64) -> Result<TotalsRows, StoreError>;
+
+    /// One page of the user's activities.
+    async fn activities(
+        &self,
+        user: UserId,
+        filter: &ActivityFilter,
+    ) -> Result<ActivityPage, StoreError>;
+
+    /// Row counts of every table.
+    async fn counts(&self) -> Result<Counts, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_match_the_calendar() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(19_675), "2023-11-14");
+        assert_eq!(civil_date(11_016), "2000-02-29");
+        assert_eq!(civil_date(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn locations_are_read_from_paths_and_urls() {
+        let data = Path::new("data");
+        assert_eq!(
+            Location::parse(None, data).ok(),
+            Some(Location::Sqlite(PathBuf::from("data/reviewtime.sqlite3")))
+        );
+        assert_eq!(
+            Location::parse(Some("sqlite:///var/rt.db"), data).ok(),
+            Some(Location::Sqlite(PathBuf::from("/var/rt.db")))
+        );
+        assert_eq!(
+            Location::parse(Some("sqlite:rt.db"), data).ok(),
+            Some(Location::Sqlite(PathBuf::from("rt.db")))
+        );
+        assert_eq!(
+            Location::parse(Some("./rt.db"), data).ok(),
+            Some(Location::Sqlite(PathBuf::from("./rt.db")))
+        );
+        assert_eq!(
+            Location::parse(Some("postgres://u@h/db"), data).ok(),
+            Some(Location::Postgres("postgres://u@h/db".into()))
+        );
+        assert!(Location::parse(Some("mysql://h/db"), data).is_err());
+        assert!(Location::parse(Some("sqlite:"), data).is_err());
+    }
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        let l = Location::Postgres("postgres://rt:hunter2@db:5432/rt".into());
+        assert_eq!(l.to_string(), "postgres://rt:***@db:5432/rt");
+    }
+}
