@@ -1,155 +1,53 @@
-//! The API over real HTTP against the real server binary on 127.0.0.1 with a
-//! real SQLite file.
+//! The API over real HTTP against the real server binary on 127.0.0.1, on
+//! both stores: every test runs once on a real SQLite file (`sqlite::`) and
+//! once on a real PostgreSQL database (`postgres::`, see tests/common).
 
-#![allow(clippy::unwrap_used, clippy::zombie_processes)] // Server::drop waits for the child.
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#![allow(clippy::unwrap_used)]
+mod common;
 
-use reviewtime_protocol::{
-    Activity, ActivityBatch, ActivityKind, ApiError, BatchAck, Pairing, PullRef, SessionAck,
-    SessionRecord,
-};
+use common::{activity, session, start, Backend, Client, Db};
+use reviewtime_protocol::{ActivityBatch, ApiError, BatchAck, SessionAck};
 use serde_json::json;
 
-struct Server {
-    child: Child,
-    url: String,
-    pairing: Option<Pairing>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn data_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn start(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reviewtime-server"))
-        .args([
-            "--data",
-            data.to_str().unwrap(),
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--exit-after",
-            "300",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("server starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut pairing = None;
-    loop {
-        let line = lines.next().expect("server prints LISTENING").unwrap();
-        if let Some(link) = line.strip_prefix("PAIRING ") {
-            pairing = Pairing::parse_link(link);
+/// Runs each listed `async fn(Backend)` as two tests, one per store.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+            )*
         }
-        if let Some(url) = line.strip_prefix("LISTENING ") {
-            // Keep draining its output, as a terminal would.
-            std::thread::spawn(move || lines.for_each(drop));
-            return Server {
-                child,
-                url: url.to_string(),
-                pairing,
-            };
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            )*
         }
-    }
+    };
 }
 
-fn add_user(data: &Path, name: &str) -> Pairing {
-    let out = Command::new(env!("CARGO_BIN_EXE_reviewtime-server"))
-        .args(["--data", data.to_str().unwrap(), "user", "add", name])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    Pairing::parse_link(text.trim().strip_prefix("PAIRING ").unwrap()).unwrap()
-}
+on_both_stores!(
+    health_and_pairing_on_first_start,
+    sessions_are_idempotent_superseded_by_revision_and_never_reopened,
+    activities_are_stored_once_and_conflicts_are_answered,
+    every_limit_and_bad_input_gets_a_clear_json_error,
+    one_user_can_neither_read_nor_alter_another_users_data,
+    the_beacon_records_ends_with_its_key_and_reads_nothing,
+    concurrent_writers_lose_nothing_and_a_restart_keeps_everything,
+    the_cli_issues_and_revokes_credentials,
+    lists_filter_page_and_total_the_same_way,
+);
 
-fn session(id: &str, revision: u64, ended: bool) -> SessionRecord {
-    SessionRecord {
-        id: id.into(),
-        pr: PullRef {
-            host: "github.com".into(),
-            owner: "octo".into(),
-            repo: "widgets".into(),
-            number: 7,
-        },
-        started_at: 1_700_000_000_000,
-        ended_at: ended.then_some(1_700_000_060_000),
-        wall_secs: 60,
-        active_secs: 40 + revision,
-        revision,
-    }
-}
-
-fn activity(id: &str) -> Activity {
-    Activity {
-        id: id.into(),
-        session_id: "s1".into(),
-        at: 1_700_000_001_000,
-        kind: ActivityKind::CommentPosted,
-    }
-}
-
-struct Client {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Client {
-    fn new(url: &str, token: &str) -> Self {
-        Client {
-            http: reqwest::Client::new(),
-            url: url.into(),
-            token: token.into(),
-        }
-    }
-    async fn put(&self, s: &SessionRecord) -> reqwest::Response {
-        self.http
-            .put(format!("{}/api/v1/sessions/{}", self.url, s.id))
-            .bearer_auth(&self.token)
-            .json(s)
-            .send()
-            .await
-            .unwrap()
-    }
-    async fn batch(&self, items: Vec<Activity>) -> reqwest::Response {
-        self.http
-            .post(format!("{}/api/v1/activities/batch", self.url))
-            .bearer_auth(&self.token)
-            .json(&ActivityBatch { activities: items })
-            .send()
-            .await
-            .unwrap()
-    }
-    async fn sessions(&self) -> Vec<SessionRecord> {
-        let page: serde_json::Value = self
-            .http
-            .get(format!("{}/api/v1/sessions", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        serde_json::from_value(page["sessions"].clone()).unwrap()
-    }
-}
-
-#[tokio::test]
-async fn health_and_pairing_on_first_start() {
-    let data = data_dir("health");
-    let server = start(&data);
+async fn health_and_pairing_on_first_start(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "health").await else {
+        return;
+    };
+    let server = start(&db);
     let health: serde_json::Value = reqwest::get(format!("{}/api/v1/health", server.url))
         .await
         .unwrap()
@@ -157,6 +55,11 @@ async fn health_and_pairing_on_first_start() {
         .await
         .unwrap();
     assert_eq!(health["status"], "ok");
+    let store = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(health["database"], store, "health names the store it checked");
     let pairing = server
         .pairing
         .clone()
@@ -174,10 +77,11 @@ async fn health_and_pairing_on_first_start() {
     assert_eq!(who["user"], "local");
 }
 
-#[tokio::test]
-async fn sessions_are_idempotent_superseded_by_revision_and_never_reopened() {
-    let data = data_dir("sessions");
-    let server = start(&data);
+async fn sessions_are_idempotent_superseded_by_revision_and_never_reopened(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "sessions").await else {
+        return;
+    };
+    let server = start(&db);
     let c = Client::new(&server.url, &server.pairing.clone().unwrap().token);
     // Ending a session the server never saw works in one request.
     let r = c.put(&session("s1", 3, true)).await;
@@ -227,10 +131,11 @@ async fn sessions_are_idempotent_superseded_by_revision_and_never_reopened() {
     assert_eq!(r.json::<ApiError>().await.unwrap().code, "conflict");
 }
 
-#[tokio::test]
-async fn activities_are_stored_once_and_conflicts_are_answered() {
-    let data = data_dir("activities");
-    let server = start(&data);
+async fn activities_are_stored_once_and_conflicts_are_answered(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "activities").await else {
+        return;
+    };
+    let server = start(&db);
     let c = Client::new(&server.url, &server.pairing.clone().unwrap().token);
     let ack: BatchAck = c
         .batch(vec![activity("a1"), activity("a2")])
@@ -254,10 +159,11 @@ async fn activities_are_stored_once_and_conflicts_are_answered() {
     assert_eq!(ack.conflicts[0].id, "a2");
 }
 
-#[tokio::test]
-async fn every_limit_and_bad_input_gets_a_clear_json_error() {
-    let data = data_dir("limits");
-    let server = start(&data);
+async fn every_limit_and_bad_input_gets_a_clear_json_error(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "limits").await else {
+        return;
+    };
+    let server = start(&db);
     let c = Client::new(&server.url, &server.pairing.clone().unwrap().token);
     let http = reqwest::Client::new();
     let batch_url = format!("{}/api/v1/activities/batch", server.url);
@@ -290,12 +196,13 @@ async fn every_limit_and_bad_input_gets_a_clear_json_error() {
     assert_eq!(c.batch(vec![activity("ok")]).await.status(), 200);
 }
 
-#[tokio::test]
-async fn one_user_can_neither_read_nor_alter_another_users_data() {
-    let data = data_dir("isolation");
-    let server = start(&data);
+async fn one_user_can_neither_read_nor_alter_another_users_data(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "isolation").await else {
+        return;
+    };
+    let server = start(&db);
     let alice = Client::new(&server.url, &server.pairing.clone().unwrap().token);
-    let bob_pairing = add_user(&data, "bob");
+    let bob_pairing = db.add_user("bob");
     let bob = Client::new(&server.url, &bob_pairing.token);
     assert!(
         alice
@@ -332,10 +239,11 @@ async fn one_user_can_neither_read_nor_alter_another_users_data() {
     assert_eq!(r.status(), 401);
 }
 
-#[tokio::test]
-async fn the_beacon_records_ends_with_its_key_and_reads_nothing() {
-    let data = data_dir("beacon");
-    let server = start(&data);
+async fn the_beacon_records_ends_with_its_key_and_reads_nothing(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "beacon").await else {
+        return;
+    };
+    let server = start(&db);
     let p = server.pairing.clone().unwrap();
     let http = reqwest::Client::new();
     let body = json!({"key": p.beacon_key, "sessions": [session("b1", 2, true)], "activities": [activity("ba1")]}).to_string();
@@ -380,10 +288,11 @@ async fn the_beacon_records_ends_with_its_key_and_reads_nothing() {
     );
 }
 
-#[tokio::test]
-async fn concurrent_writers_lose_nothing_and_a_restart_keeps_everything() {
-    let data = data_dir("concurrent");
-    let server = start(&data);
+async fn concurrent_writers_lose_nothing_and_a_restart_keeps_everything(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "concurrent").await else {
+        return;
+    };
+    let server = start(&db);
     let token = server.pairing.clone().unwrap().token;
     let mut tasks = Vec::new();
     for w in 0..16 {
@@ -412,7 +321,7 @@ async fn concurrent_writers_lose_nothing_and_a_restart_keeps_everything() {
         assert_eq!(t.await.unwrap(), 200);
     }
     drop(server);
-    let server = start(&data);
+    let server = start(&db);
     assert!(
         server.pairing.is_none(),
         "a restart on the same database creates no new user"
@@ -423,9 +332,108 @@ async fn concurrent_writers_lose_nothing_and_a_restart_keeps_everything() {
         16,
         "sessions survive the restart, token still valid"
     );
-    let conn = rusqlite::Connection::open(data.join("reviewtime.sqlite3")).unwrap();
-    let n: i64 = conn
-        .query_row("SELECT COUNT(*) FROM activities", [], |r| r.get(0))
+    assert_eq!(c.activity_count().await, 16 * 10 * 50);
+    drop(server);
+    db.remove().await;
+}
+
+async fn the_cli_issues_and_revokes_credentials(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "cli").await else {
+        return;
+    };
+    let server = start(&db);
+    let bob = db.add_user("bob");
+    let again = db.cli(&["user", "add", "bob"]);
+    assert!(!again.status.success(), "a name is taken once");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let out = db.cli(&["token", "issue", "--user", "bob"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let id = text.lines().find_map(|l| l.strip_prefix("id ")).unwrap();
+    let secret = text.lines().find_map(|l| l.strip_prefix("secret ")).unwrap();
+    let issued = Client::new(&server.url, secret);
+    assert_eq!(issued.get("/api/v1/whoami").await["user"], "bob");
+    assert!(db.cli(&["token", "revoke", id]).status.success());
+    let r = issued
+        .http
+        .get(format!("{}/api/v1/whoami", server.url))
+        .bearer_auth(secret)
+        .send()
+        .await
         .unwrap();
-    assert_eq!(n, 16 * 10 * 50);
+    assert_eq!(r.status(), 401, "a revoked token is refused at once");
+    assert!(!db.cli(&["token", "revoke", id]).status.success());
+    // Bob's paired token is untouched.
+    assert_eq!(
+        Client::new(&server.url, &bob.token)
+            .get("/api/v1/whoami")
+            .await["user"],
+        "bob"
+    );
+    drop(server);
+    db.remove().await;
+}
+
+async fn lists_filter_page_and_total_the_same_way(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "lists").await else {
+        return;
+    };
+    let server = start(&db);
+    let c = Client::new(&server.url, &server.pairing.clone().unwrap().token);
+    let day = 86_400_000i64;
+    let today = common_now() / day * day;
+    for (i, (repo, number, days_ago, ended)) in [
+        ("widgets", 1, 0, true),
+        ("widgets", 2, 0, false),
+        ("Widgets", 3, 1, true),
+        ("gadgets", 4, 2, true),
+        ("gadgets", 4, 40, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut s = session(&format!("L{i}"), 1, ended);
+        s.pr.repo = repo.into();
+        s.pr.number = number;
+        s.started_at = today - days_ago * day + 3_600_000;
+        s.ended_at = ended.then_some(s.started_at + 600_000);
+        s.wall_secs = 600;
+        s.active_secs = 100 * (i as u64 + 1);
+        assert_eq!(c.put(&s).await.status(), 200);
+    }
+    let page = c.get("/api/v1/sessions?repo=octo/widgets").await;
+    assert_eq!(page["total"], 2, "repository names match exactly");
+    let page = c.get("/api/v1/sessions?status=in_progress").await;
+    assert_eq!(page["sessions"][0]["id"], "L1");
+    let page = c.get("/api/v1/sessions?limit=2").await;
+    assert_eq!((page["total"].as_u64(), page["next_offset"].as_u64()), (Some(5), Some(2)));
+    let ids: Vec<&str> = page["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["L0", "L1"], "newest first, then by id");
+    let page = c.get("/api/v1/sessions?pr=4&from=0").await;
+    assert_eq!(page["total"], 2);
+    let totals = c.get("/api/v1/totals?days=3").await;
+    assert_eq!(
+        totals["per_repo"],
+        json!([
+            {"repo": "octo/gadgets", "sessions": 1, "active_secs": 400, "wall_secs": 600},
+            {"repo": "octo/Widgets", "sessions": 1, "active_secs": 300, "wall_secs": 600},
+            {"repo": "octo/widgets", "sessions": 2, "active_secs": 300, "wall_secs": 1200},
+        ]),
+        "most time first, ties by name bytewise"
+    );
+    let days: Vec<u64> = totals["per_day"].as_array().unwrap().iter().map(|d| d["active_secs"].as_u64().unwrap()).collect();
+    assert_eq!(days, [400, 300, 300], "oldest day first");
+    c.batch((0..5).map(|i| activity(&format!("act{i}"))).collect()).await;
+    let page = c.get("/api/v1/activities?limit=2&offset=3").await;
+    assert_eq!(page["total"], 5);
+    assert_eq!(page["activities"][0]["id"], "act3");
+    drop(server);
+    db.remove().await;
+}
+
+fn common_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
