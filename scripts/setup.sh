@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything ReviewTime needs on a fresh Debian machine, idempotently:
 # the wasm32 target, Chromium + chromedriver (Debian), wasm-pack, wasm-bindgen-cli
-# at the exact version pinned in Cargo.toml, and the npm packages (binaryen's
-# wasm-opt, playwright-core). Nothing is downloaded from outside the registries.
+# at the exact version pinned in Cargo.toml, the npm packages (binaryen's
+# wasm-opt, playwright-core), and PostgreSQL (Debian's; the tests run the
+# server on it too). Nothing is downloaded from outside the registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -18,6 +19,12 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   say "installing Chromium and chromedriver from Debian's packages"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  say "installing PostgreSQL from Debian's packages (for the server's tests)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
 fi
 
 if ! command -v wasm-pack >/dev/null; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, native tests, wasm build of the core, the
 # extension build, in-browser wasm tests, end-to-end tests. Ends with node's
-# test runner summary.
+# test runner summary. The server's tests and one end-to-end test also run on
+# a scratch PostgreSQL (scripts/pg.sh), started here and stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
@@ -9,6 +10,12 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "setup"
 scripts/setup.sh
+
+step "a scratch PostgreSQL for the server's tests (scripts/pg.sh)"
+eval "$(scripts/pg.sh start --fast)"
+trap 'scripts/pg.sh stop "$REVIEWTIME_PG_DIR"' EXIT
+# The PostgreSQL tests fail, rather than skip, if the server above is missing.
+export REVIEWTIME_REQUIRE_PG=1
 
 step "format and lints"
 cargo fmt --all -- --check
