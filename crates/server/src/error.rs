@@ -19,9 +19,6 @@ pub enum ServerError {
     /// Files or sockets.
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    /// A blocking task panicked or was cancelled.
-    #[error("worker task failed: {0}")]
-    Join(String),
 }
 
 /// An error answer: an HTTP status, a stable code and a message in words.

@@ -27,7 +27,12 @@ struct Cli {
     #[arg(long, global = true, env = "REVIEWTIME_DATABASE")]
     database: Option<String>,
     /// PostgreSQL connections per server instance.
-    #[arg(long, global = true, default_value_t = 16, env = "REVIEWTIME_POOL_SIZE")]
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 16,
+        env = "REVIEWTIME_POOL_SIZE"
+    )]
     pool_size: usize,
     #[command(subcommand)]
     command: Command,

@@ -59,7 +59,10 @@ async fn health_and_pairing_on_first_start(backend: Backend) {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
-    assert_eq!(health["database"], store, "health names the store it checked");
+    assert_eq!(
+        health["database"], store,
+        "health names the store it checked"
+    );
     let pairing = server
         .pairing
         .clone()
@@ -350,7 +353,10 @@ async fn the_cli_issues_and_revokes_credentials(backend: Backend) {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let id = text.lines().find_map(|l| l.strip_prefix("id ")).unwrap();
-    let secret = text.lines().find_map(|l| l.strip_prefix("secret ")).unwrap();
+    let secret = text
+        .lines()
+        .find_map(|l| l.strip_prefix("secret "))
+        .unwrap();
     let issued = Client::new(&server.url, secret);
     assert_eq!(issued.get("/api/v1/whoami").await["user"], "bob");
     assert!(db.cli(&["token", "revoke", id]).status.success());
@@ -406,8 +412,16 @@ async fn lists_filter_page_and_total_the_same_way(backend: Backend) {
     let page = c.get("/api/v1/sessions?status=in_progress").await;
     assert_eq!(page["sessions"][0]["id"], "L1");
     let page = c.get("/api/v1/sessions?limit=2").await;
-    assert_eq!((page["total"].as_u64(), page["next_offset"].as_u64()), (Some(5), Some(2)));
-    let ids: Vec<&str> = page["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        (page["total"].as_u64(), page["next_offset"].as_u64()),
+        (Some(5), Some(2))
+    );
+    let ids: Vec<&str> = page["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["L0", "L1"], "newest first, then by id");
     let page = c.get("/api/v1/sessions?pr=4&from=0").await;
     assert_eq!(page["total"], 2);
@@ -421,9 +435,15 @@ async fn lists_filter_page_and_total_the_same_way(backend: Backend) {
         ]),
         "most time first, ties by name bytewise"
     );
-    let days: Vec<u64> = totals["per_day"].as_array().unwrap().iter().map(|d| d["active_secs"].as_u64().unwrap()).collect();
+    let days: Vec<u64> = totals["per_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["active_secs"].as_u64().unwrap())
+        .collect();
     assert_eq!(days, [400, 300, 300], "oldest day first");
-    c.batch((0..5).map(|i| activity(&format!("act{i}"))).collect()).await;
+    c.batch((0..5).map(|i| activity(&format!("act{i}"))).collect())
+        .await;
     let page = c.get("/api/v1/activities?limit=2&offset=3").await;
     assert_eq!(page["total"], 5);
     assert_eq!(page["activities"][0]["id"], "act3");

@@ -156,12 +156,12 @@ async fn two_instances_store_every_duplicate_delivery_once_at_the_highest_revisi
     }
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let polls = watcher.await.unwrap();
-    let tally = Arc::try_unwrap(tally)
-        .ok()
-        .unwrap()
-        .into_inner()
-        .unwrap();
-    assert_eq!(tally.failures, Vec::<String>::new(), "every delivery answered 200");
+    let tally = Arc::try_unwrap(tally).ok().unwrap().into_inner().unwrap();
+    assert_eq!(
+        tally.failures,
+        Vec::<String>::new(),
+        "every delivery answered 200"
+    );
     assert_eq!(
         (tally.accepted, tally.duplicates, tally.conflicts),
         (1_000, 3_000, 0),
@@ -225,7 +225,11 @@ async fn a_conflicting_reuse_of_an_id_across_instances_is_stored_once_and_report
     }
     let accepted: u32 = acks.iter().map(|a| a.accepted).sum();
     let conflicts: usize = acks.iter().map(|a| a.conflicts.len()).sum();
-    assert_eq!((accepted, conflicts), (50, 50), "one wins per id, the other is told");
+    assert_eq!(
+        (accepted, conflicts),
+        (50, 50),
+        "one wins per id, the other is told"
+    );
     assert_eq!(a.activity_count().await, 50);
     // A session id reused for another pull request, on both instances at once.
     let mut other = session("shared", 2, false);
@@ -302,14 +306,18 @@ async fn migrate_copies_sqlite_into_postgres_with_the_same_answers() {
     );
     fill(&lc, "local").await;
     fill(&bc, "bob").await;
-    let issued = String::from_utf8(sqlite.cli(&["token", "issue", "--user", "bob"]).stdout).unwrap();
+    let issued =
+        String::from_utf8(sqlite.cli(&["token", "issue", "--user", "bob"]).stdout).unwrap();
     let revoked_id = issued.lines().find_map(|l| l.strip_prefix("id ")).unwrap();
     let revoked = issued
         .lines()
         .find_map(|l| l.strip_prefix("secret "))
         .unwrap()
         .to_string();
-    assert!(sqlite.cli(&["token", "revoke", revoked_id]).status.success());
+    assert!(sqlite
+        .cli(&["token", "revoke", revoked_id])
+        .status
+        .success());
     let before = (answers(&lc).await, answers(&bc).await);
     drop(server);
 
@@ -363,7 +371,10 @@ async fn migrate_copies_sqlite_into_postgres_with_the_same_answers() {
     let out = sqlite.cli(&["migrate", "--to", &url, "--force"]);
     assert!(out.status.success());
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains("replaced 3 users") && said.contains("copied 2 users"), "{said}");
+    assert!(
+        said.contains("replaced 3 users") && said.contains("copied 2 users"),
+        "{said}"
+    );
     pg.remove().await;
     sqlite.remove().await;
 }
@@ -462,8 +473,16 @@ async fn health_is_503_while_the_database_does_not_answer_and_200_once_it_does()
 
     relay.restore().await;
     until_health(&server.url, 200).await;
-    let ack: BatchAck = c.batch(vec![activity("during")]).await.json().await.unwrap();
-    assert_eq!(ack.accepted, 1, "the retried write lands once the database is back");
+    let ack: BatchAck = c
+        .batch(vec![activity("during")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ack.accepted, 1,
+        "the retried write lands once the database is back"
+    );
     drop(server);
     relay.cut();
     db.remove().await;

@@ -545,8 +545,11 @@ pub trait Store: Send + Sync {
     ) -> Result<BeaconWrite, StoreError>;
 
     /// One page of the user's sessions.
-    async fn sessions(&self, user: UserId, filter: &SessionFilter)
-        -> Result<SessionPage, StoreError>;
+    async fn sessions(
+        &self,
+        user: UserId,
+        filter: &SessionFilter,
+    ) -> Result<SessionPage, StoreError>;
 
     /// The user's sums over sessions started at or after `since` (Unix ms).
     async fn totals(&self, user: UserId, since: i64) -> Result<TotalsRows, StoreError>;

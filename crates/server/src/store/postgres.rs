@@ -31,8 +31,8 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{
     conflicts, settle_batch, ActivityFilter, ActivityPage, Backend, BeaconWrite, Counts,
-    NewActivity, NewCredential, RepoTotal, SessionFilter, SessionPage, SessionStatus,
-    SessionWrite, Store, StoreError, TotalsRows, UserId, DAY_MS,
+    NewActivity, NewCredential, RepoTotal, SessionFilter, SessionPage, SessionStatus, SessionWrite,
+    Store, StoreError, TotalsRows, UserId, DAY_MS,
 };
 use crate::auth::Kind;
 use crate::migrate::{ActivityRow, SessionRow, TokenRow};
@@ -172,10 +172,7 @@ fn to_i64(what: &str, v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is {v}")))
 }
 
-fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
-    row: &'a Row,
-    i: usize,
-) -> Result<T, StoreError> {
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T, StoreError> {
     row.try_get(i).map_err(pg)
 }
 
@@ -239,7 +236,9 @@ async fn upsert_session<C: GenericClient>(
         .query_opt(&select, &[&user, &s.id])
         .await
         .map_err(pg)?
-        .ok_or_else(|| StoreError::Corrupt(format!("session {} neither written nor found", s.id)))?;
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("session {} neither written nor found", s.id))
+        })?;
     let old = session(&row)?;
     Ok(if conflicts(s, &old) {
         SessionWrite::Conflict(old)
@@ -745,11 +744,7 @@ impl Store for PgStore {
         }
     }
 
-    async fn sessions(
-        &self,
-        user: UserId,
-        q: &SessionFilter,
-    ) -> Result<SessionPage, StoreError> {
+    async fn sessions(&self, user: UserId, q: &SessionFilter) -> Result<SessionPage, StoreError> {
         let mut clause = String::from("user_id = $1");
         let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(user)];
         let mut arg = |clause: &mut String, sql: &str, v: Box<dyn ToSql + Sync + Send>| {

@@ -10,9 +10,9 @@ use reviewtime_protocol::{BatchAck, PullRef, SessionRecord};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    conflicts, supersedes, ActivityFilter, ActivityPage, Backend, BeaconWrite, Counts,
-    NewActivity, NewCredential, RepoTotal, SessionFilter, SessionPage, SessionStatus,
-    SessionWrite, Store, StoreError, TotalsRows, UserId, DAY_MS,
+    conflicts, supersedes, ActivityFilter, ActivityPage, Backend, BeaconWrite, Counts, NewActivity,
+    NewCredential, RepoTotal, SessionFilter, SessionPage, SessionStatus, SessionWrite, Store,
+    StoreError, TotalsRows, UserId, DAY_MS,
 };
 use crate::auth::Kind;
 use crate::migrate::{ActivityRow, SessionRow, TokenRow, UserRow};

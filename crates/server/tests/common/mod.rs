@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use reviewtime_protocol::{
-    Activity, ActivityBatch, ActivityKind, Pairing, PullRef, SessionRecord,
-};
+use reviewtime_protocol::{Activity, ActivityBatch, ActivityKind, Pairing, PullRef, SessionRecord};
 
 /// Which store a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,9 +148,11 @@ impl Db {
     pub fn add_user(&self, name: &str) -> Pairing {
         let out = self.cli(&["user", "add", name]);
         let text = String::from_utf8(out.stdout).unwrap();
-        Pairing::parse_link(text.trim().strip_prefix("PAIRING ").unwrap_or_else(|| {
-            panic!("user add: {}", String::from_utf8_lossy(&out.stderr))
-        }))
+        Pairing::parse_link(
+            text.trim()
+                .strip_prefix("PAIRING ")
+                .unwrap_or_else(|| panic!("user add: {}", String::from_utf8_lossy(&out.stderr))),
+        )
         .unwrap()
     }
 }
