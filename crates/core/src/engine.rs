@@ -123,6 +123,15 @@ pub enum Event {
         /// The tab, if any.
         tab: Option<TabId>,
     },
+    /// The tabs open right now (Chrome's `tabs.query`): sessions of any other
+    /// tab lost their close (the worker was stopped as it fired, or the
+    /// browser quit) and end now.
+    OpenTabs {
+        /// Every open tab.
+        tabs: Vec<TabId>,
+    },
+    /// An input was refused as malformed or out of place (counted for the popup).
+    Rejected,
     /// The 1-minute alarm: flush everything due, probe the network.
     Alarm,
     /// A wake-up the engine asked for.
@@ -293,13 +302,7 @@ impl Engine {
                 client_id,
                 at,
             } => self.on_activity(tab, kind, client_id, at, now),
-            Event::TabClosed { tab } => {
-                if self.state.focused_tab == Some(tab) {
-                    self.state.focused_tab = None;
-                }
-                self.end_session(tab, now);
-                self.state.closed_tabs.insert(tab, now);
-            }
+            Event::TabClosed { tab } => self.handle_closed(tab, now),
             Event::Idle { state } => {
                 self.state.user_idle = state != IdleState::Active;
                 if state == IdleState::Active {
@@ -317,6 +320,20 @@ impl Engine {
                 self.probe_now(now);
             }
             Event::Tick => {}
+            Event::OpenTabs { tabs } => {
+                let open: HashSet<TabId> = tabs.into_iter().collect();
+                let gone: Vec<TabId> = self
+                    .state
+                    .tabs
+                    .keys()
+                    .filter(|t| !open.contains(t))
+                    .copied()
+                    .collect();
+                for tab in gone {
+                    self.handle_closed(tab, now);
+                }
+            }
+            Event::Rejected => self.state.rejected_inputs += 1,
             Event::Online => {
                 self.state.link = Link::Online;
                 self.state.flush_requested = true;
@@ -512,6 +529,26 @@ impl Engine {
         self.queue_session(record, now);
     }
 
+    fn handle_closed(&mut self, tab: TabId, now: UnixMillis) {
+        if self.state.focused_tab == Some(tab) {
+            self.state.focused_tab = None;
+        }
+        self.end_session(tab, now);
+        self.state.closed_tabs.insert(tab, now);
+    }
+
+    /// The outbox items changed since the last call, for a shell that stores
+    /// items one by one ([`crate::outbox::Outbox::take_changes`]).
+    pub fn take_outbox_changes(&mut self) -> std::collections::BTreeSet<crate::outbox::ItemKey> {
+        self.state.outbox.take_changes()
+    }
+
+    /// The snapshot, for a shell that stores it in parts (it moves the outbox
+    /// and dead letters out and back while it writes the rest).
+    pub fn state_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+
     /// A report from a tab already closed (its last message raced the close) is refused:
     /// it would open a session no close will ever end. Chrome never reuses tab ids.
     fn tab_closed(&mut self, tab: TabId) -> bool {
@@ -578,7 +615,12 @@ impl Engine {
     /// Queues an activity; refused and counted when the outbox is full.
     fn queue_activity(&mut self, activity: Activity, now: UnixMillis) {
         let cap = self.state.config.max_outbox_activities;
-        if self.state.outbox.queue_activity(activity, now, cap).is_err() {
+        if self
+            .state
+            .outbox
+            .queue_activity(activity, now, cap)
+            .is_err()
+        {
             self.state.refused_activities += 1;
             self.state.last_error = Some(format!(
                 "the sync queue is full ({cap} review actions waiting): newer actions are not recorded"
@@ -780,8 +822,7 @@ impl Engine {
             self.state.flush_requested = false;
         }
         let ids = batch.iter().map(|a| a.id.clone()).collect();
-        let body =
-            serde_json::to_string(&ActivityBatch { activities: batch }).unwrap_or_default();
+        let body = serde_json::to_string(&ActivityBatch { activities: batch }).unwrap_or_default();
         self.launch(
             Method::Post,
             routes::ACTIVITIES_BATCH.to_string(),
@@ -1016,7 +1057,12 @@ impl Engine {
                 let mut dead = None;
                 self.state.outbox.edit_session(id, |p| {
                     if fail(&mut p.retry) {
-                        dead = Some((DeadPayload::Session { record: p.record.clone() }, p.retry.attempts));
+                        dead = Some((
+                            DeadPayload::Session {
+                                record: p.record.clone(),
+                            },
+                            p.retry.attempts,
+                        ));
                         return false;
                     }
                     true

@@ -124,6 +124,7 @@ impl Outbox {
         let mut ids = HashSet::new();
         activities.retain(|a| ids.insert(a.activity.id.clone()));
         let mut sessions = sessions;
+        sessions.sort_by(|a, b| (a.queued_at, &a.record.id).cmp(&(b.queued_at, &b.record.id)));
         let mut seen = HashSet::new();
         sessions.retain(|s| seen.insert(s.record.id.clone()));
         Outbox {
@@ -154,11 +155,18 @@ impl Outbox {
             return Err(Full);
         }
         self.changes.insert(ItemKey::Session(record.id.clone()));
-        self.sessions.push(PendingSession {
-            record,
-            queued_at: now,
-            retry: Retry::default(),
-        });
+        // Kept in (queued_at, id) order, which a reload reproduces.
+        let at = self
+            .sessions
+            .partition_point(|p| (p.queued_at, &p.record.id) <= (now, &record.id));
+        self.sessions.insert(
+            at,
+            PendingSession {
+                record,
+                queued_at: now,
+                retry: Retry::default(),
+            },
+        );
         Ok(())
     }
 
@@ -195,7 +203,7 @@ impl Outbox {
         self.ids.contains(id)
     }
 
-    /// Session states, in queue order.
+    /// Session states, in queue order (by the time they were queued, then id).
     pub fn sessions(&self) -> &[PendingSession] {
         &self.sessions
     }
@@ -212,10 +220,7 @@ impl Outbox {
 
     /// The activity stored under `seq`.
     pub fn activity_by_seq(&self, seq: u64) -> Option<&PendingActivity> {
-        let i = self
-            .activities
-            .binary_search_by_key(&seq, |a| a.seq)
-            .ok()?;
+        let i = self.activities.binary_search_by_key(&seq, |a| a.seq).ok()?;
         self.activities.get(i)
     }
 
@@ -368,7 +373,10 @@ mod tests {
         let loaded = Outbox::from_items(Vec::new(), items);
         let seqs: Vec<u64> = loaded.activities().iter().map(|a| a.seq).collect();
         assert_eq!(seqs, vec![1, 2, 3]);
-        assert_eq!(loaded.activity_by_seq(2).map(|a| a.activity.id.as_str()), Some("a1"));
+        assert_eq!(
+            loaded.activity_by_seq(2).map(|a| a.activity.id.as_str()),
+            Some("a1")
+        );
         let mut loaded = loaded;
         loaded.queue_activity(act("a9"), 1, 10).unwrap();
         assert_eq!(loaded.activities().back().map(|a| a.seq), Some(4));

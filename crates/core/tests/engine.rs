@@ -447,7 +447,14 @@ fn the_beacon_preview_carries_the_end_and_only_the_newest_activities() {
         preview.activities.len(),
         reviewtime_core::engine::BEACON_ACTIVITIES
     );
-    let newest = &h.engine.state().outbox.activities().back().unwrap().activity;
+    let newest = &h
+        .engine
+        .state()
+        .outbox
+        .activities()
+        .back()
+        .unwrap()
+        .activity;
     assert_eq!(preview.activities.last(), Some(newest));
 }
 

@@ -248,9 +248,11 @@ impl Sim {
                 self.server.apply(&r); // it reached the server; the answer is lost
             }
         }
-        self.engine = Engine::new(
-            State::from_json(&self.persisted).expect("persisted snapshots always load"),
-        );
+        // Tunables are not persisted: the shell applies them on every load.
+        let config = self.engine.state().config.clone();
+        let mut state = State::from_json(&self.persisted).expect("persisted snapshots always load");
+        state.config = config;
+        self.engine = Engine::new(state);
     }
 
     fn deliver(&mut self) {

@@ -1,7 +1,10 @@
 //! Load generator for the batch endpoint and session updates, on 127.0.0.1.
 //!
-//! `cargo run --release -p reviewtime-server --example loadgen -- URL TOKEN [SECONDS]`
-//! Prints one JSON line per measurement.
+//! `cargo run --release -p reviewtime-server --example loadgen -- URL[,URL…] TOKEN [SECONDS] [STORE]`
+//! Several URLs are instances sharing one database: clients are spread over
+//! them round-robin, and session updates alternate between them. Prints one
+//! JSON line per measurement, tagged with STORE (default `sqlite`) and the
+//! number of instances.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -25,12 +28,12 @@ fn batch(client: usize, n: usize) -> ActivityBatch {
     }
 }
 
-async fn ingest(url: &str, token: &str, clients: usize, secs: u64, tag: &str) -> f64 {
+async fn ingest(urls: &[String], token: &str, clients: usize, secs: u64, tag: &str) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let url = format!("{url}/api/v1/activities/batch");
+        let url = format!("{}/api/v1/activities/batch", urls[c % urls.len()]);
         let token = token.to_string();
         let tag = tag.to_string();
         tasks.push(tokio::spawn(async move {
@@ -66,12 +69,16 @@ async fn ingest(url: &str, token: &str, clients: usize, secs: u64, tag: &str) ->
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (url, token) = (&args[1], &args[2]);
+    let urls: Vec<String> = args[1].split(',').map(str::to_string).collect();
+    let token = &args[2];
     let secs: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let store = args.get(4).map_or("sqlite", String::as_str);
+    let instances = urls.len();
+    let tags = format!("\"store\":\"{store}\",\"instances\":{instances}");
     for (clients, tag) in [(1, "a"), (16, "bb")] {
-        let rate = ingest(url, token, clients, secs, tag).await;
+        let rate = ingest(&urls, token, clients, secs, tag).await;
         println!(
-            "{{\"measure\":\"ingest\",\"clients\":{clients},\"activities_per_sec\":{rate:.0}}}"
+            "{{\"measure\":\"ingest\",{tags},\"clients\":{clients},\"activities_per_sec\":{rate:.0}}}"
         );
     }
     let http = reqwest::Client::new();
@@ -92,6 +99,7 @@ async fn main() {
             revision: i + 1,
         };
         let t = Instant::now();
+        let url = &urls[i as usize % instances];
         let r = http
             .put(format!("{url}/api/v1/sessions/{}", s.id))
             .bearer_auth(token)
@@ -105,5 +113,5 @@ async fn main() {
     }
     lat.sort_by(|a, b| a.total_cmp(b));
     let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
-    println!("{{\"measure\":\"session_update_ms\",\"n\":{},\"p50\":{:.3},\"p99\":{:.3},\"min\":{:.3},\"max\":{:.3}}}", lat.len(), p(0.5), p(0.99), lat[0], lat[lat.len() - 1]);
+    println!("{{\"measure\":\"session_update_ms\",{tags},\"n\":{},\"p50\":{:.3},\"p99\":{:.3},\"min\":{:.3},\"max\":{:.3}}}", lat.len(), p(0.5), p(0.99), lat[0], lat[lat.len() - 1]);
 }

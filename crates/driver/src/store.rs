@@ -1,0 +1,386 @@
+//! How the snapshot lives in `chrome.storage.local`: in sections, each read
+//! on its own, and written only when it changed (docs/ARCHITECTURE.md
+//! invariants 4 and 12).
+//!
+//! | key | holds | written when |
+//! |---|---|---|
+//! | `reviewtime.meta` | everything but the outbox and dead letters (small) | its text changed |
+//! | `reviewtime.dead` | the dead-letter queue (capped) | an entry was added or released |
+//! | `reviewtime.s.<session id>` | one pending session state | the outbox journal names it |
+//! | `reviewtime.a.<seq>` | one pending activity | the outbox journal names it |
+//!
+//! A commit therefore writes what changed, not the queue: its cost does not
+//! grow with the number of items waiting. A section that does not parse costs
+//! only itself: its text becomes an "unreadable" dead letter (exportable,
+//! discardable) and everything else loads. The single-key layout of earlier
+//! versions (`reviewtime.state`) is migrated; what of it cannot be read as a
+//! whole is salvaged item by item into the dead-letter queue.
+
+use std::collections::BTreeSet;
+
+use reviewtime_core::dead_letter::{DeadLetter, DeadLetters, DeadPayload};
+use reviewtime_core::outbox::{ItemKey, Outbox, PendingActivity, PendingSession};
+use reviewtime_core::protocol::Activity;
+use reviewtime_core::{State, UnixMillis};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Every key of ours starts with this (the shell's settings too, under their own key).
+pub const PREFIX: &str = "reviewtime.";
+/// The small part of the snapshot.
+pub const META_KEY: &str = "reviewtime.meta";
+/// The dead-letter queue.
+pub const DEAD_KEY: &str = "reviewtime.dead";
+/// Prefix of pending session states.
+pub const SESSION_PREFIX: &str = "reviewtime.s.";
+/// Prefix of pending activities.
+pub const ACTIVITY_PREFIX: &str = "reviewtime.a.";
+/// The single-key snapshot of layout versions 1 and 2.
+pub const LEGACY_KEY: &str = "reviewtime.state";
+
+/// Most text of an unreadable value kept in its dead letter.
+const UNREADABLE_KEEP: usize = 256 * 1024;
+
+/// The storage key of an outbox item.
+pub fn item_key(key: &ItemKey) -> String {
+    match key {
+        ItemKey::Session(id) => format!("{SESSION_PREFIX}{id}"),
+        ItemKey::Activity(seq) => format!("{ACTIVITY_PREFIX}{seq:016x}"),
+    }
+}
+
+/// What was last written, to write only what changed.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    meta: Option<String>,
+    dead: Option<(u64, u64, usize)>,
+}
+
+/// Storage calls that bring storage up to date with the state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Keys to write, in one call.
+    pub write: Vec<(String, String)>,
+    /// Keys to remove, after the write.
+    pub remove: Vec<String>,
+}
+
+impl Changes {
+    /// Whether storage is already up to date.
+    pub fn is_empty(&self) -> bool {
+        self.write.is_empty() && self.remove.is_empty()
+    }
+
+    /// Bytes written (keys and values), for benchmarks.
+    pub fn bytes(&self) -> usize {
+        self.write.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+}
+
+/// A snapshot read from storage.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The state.
+    pub state: State,
+    /// What storage holds of it.
+    pub written: Written,
+    /// What must be written or removed to finish loading (a migration, the
+    /// removal of an unreadable value now held as a dead letter).
+    pub pending: Changes,
+}
+
+fn unreadable(key: &str, raw: &str, error: String, now: UnixMillis) -> DeadLetter {
+    let mut raw = raw.to_string();
+    if raw.len() > UNREADABLE_KEEP {
+        let mut cut = UNREADABLE_KEEP;
+        while !raw.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        raw.truncate(cut);
+        raw.push_str("…[truncated]");
+    }
+    DeadLetter {
+        id: String::new(),
+        failed_at: now,
+        status: None,
+        reason: format!("stored data could not be read ({key}): {error}"),
+        attempts: 0,
+        payload: DeadPayload::Unreadable {
+            key: key.to_string(),
+            raw,
+            error,
+        },
+    }
+}
+
+/// Reads the snapshot from `entries` (every stored `(key, text)` under
+/// [`PREFIX`]). `fresh` makes the state of a new install (or of one whose
+/// small part was unreadable). Never fails: what cannot be read is kept as a
+/// dead letter, and everything else loads.
+pub fn load(
+    entries: Vec<(String, String)>,
+    now: UnixMillis,
+    fresh: impl FnOnce() -> State,
+) -> Loaded {
+    let mut meta = None;
+    let mut dead = None;
+    let mut legacy = None;
+    let mut sessions = Vec::new();
+    let mut activities = Vec::new();
+    let mut bad: Vec<DeadLetter> = Vec::new();
+    let mut pending = Changes::default();
+    let mut item_keys = BTreeSet::new();
+    for (key, raw) in entries {
+        if key == META_KEY {
+            meta = Some(raw);
+        } else if key == DEAD_KEY {
+            dead = Some(raw);
+        } else if key == LEGACY_KEY {
+            legacy = Some(raw);
+        } else if key.starts_with(SESSION_PREFIX) {
+            match serde_json::from_str::<PendingSession>(&raw) {
+                Ok(p) => {
+                    item_keys.insert(key);
+                    sessions.push(p);
+                }
+                Err(e) => {
+                    bad.push(unreadable(&key, &raw, e.to_string(), now));
+                    pending.remove.push(key);
+                }
+            }
+        } else if key.starts_with(ACTIVITY_PREFIX) {
+            match serde_json::from_str::<PendingActivity>(&raw) {
+                Ok(a) => {
+                    item_keys.insert(key);
+                    activities.push(a);
+                }
+                Err(e) => {
+                    bad.push(unreadable(&key, &raw, e.to_string(), now));
+                    pending.remove.push(key);
+                }
+            }
+        }
+    }
+
+    let mut written = Written::default();
+    let (mut state, migrated) = match (meta, legacy) {
+        (Some(raw), legacy) => {
+            if legacy.is_some() {
+                // A migration cut short: the new layout was written, the old key not yet removed.
+                pending.remove.push(LEGACY_KEY.to_string());
+            }
+            match State::from_json(&raw) {
+                Ok(state) => {
+                    written.meta = Some(raw);
+                    (state, false)
+                }
+                Err(e) => {
+                    bad.push(unreadable(META_KEY, &raw, e.to_string(), now));
+                    (fresh(), false)
+                }
+            }
+        }
+        (None, Some(raw)) => {
+            pending.remove.push(LEGACY_KEY.to_string());
+            match State::from_json(&raw) {
+                Ok(mut state) => {
+                    // Its items join any found under their own keys.
+                    let outbox = std::mem::take(&mut state.outbox);
+                    sessions.extend(outbox.sessions().iter().cloned());
+                    activities.extend(outbox.activities().iter().cloned().map(|mut a| {
+                        a.seq = 0; // numbered afresh below
+                        a
+                    }));
+                    (state, true)
+                }
+                Err(e) => {
+                    bad.extend(salvage(&raw, now));
+                    bad.push(unreadable(LEGACY_KEY, &raw, e.to_string(), now));
+                    (fresh(), true)
+                }
+            }
+        }
+        (None, None) => (fresh(), false),
+    };
+
+    let mut dead_read = false;
+    let mut dead_letters = match dead {
+        None => std::mem::take(&mut state.dead),
+        Some(raw) => match serde_json::from_str::<DeadLetters>(&raw) {
+            Ok(d) => {
+                dead_read = !migrated;
+                d
+            }
+            Err(e) => {
+                bad.push(unreadable(DEAD_KEY, &raw, e.to_string(), now));
+                DeadLetters::default()
+            }
+        },
+    };
+    let cap = state.config.dead_letter_cap;
+    if !bad.is_empty() {
+        state.recovered_corrupt = state.recovered_corrupt.saturating_add(1);
+        state.last_error = Some(format!(
+            "{} stored part(s) could not be read: they are listed as failed syncs",
+            bad.len()
+        ));
+    }
+    for entry in bad {
+        dead_letters.push(entry, cap);
+    }
+    state.dead = dead_letters;
+    if dead_read {
+        let d = &state.dead;
+        written.dead = Some((d.added, d.released, d.entries.len()));
+    }
+
+    state.outbox = Outbox::from_items(sessions, activities);
+    // Items whose key no longer matches (renumbered, or migrated) are written
+    // afresh and their old keys removed.
+    let all = state.outbox.all_keys();
+    let keys: BTreeSet<String> = all.iter().map(item_key).collect();
+    pending.remove.extend(item_keys.difference(&keys).cloned());
+    let missing: BTreeSet<ItemKey> = all
+        .into_iter()
+        .filter(|k| !item_keys.contains(&item_key(k)))
+        .collect();
+    pending
+        .write
+        .extend(item_values(&state.outbox, &missing).write);
+    let _ = state.outbox.take_changes();
+    Loaded {
+        state,
+        written,
+        pending,
+    }
+}
+
+/// What of an unreadable single-key snapshot can be read item by item: each
+/// queued session and activity becomes a dead letter (retry, discard, export).
+fn salvage(raw: &str, now: UnixMillis) -> Vec<DeadLetter> {
+    #[derive(Deserialize)]
+    struct Parts<'a> {
+        #[serde(borrow, default)]
+        outbox: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        dead: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct OutboxParts<'a> {
+        #[serde(borrow, default)]
+        sessions: Vec<&'a RawValue>,
+        #[serde(borrow, default)]
+        activities: Vec<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct DeadParts<'a> {
+        #[serde(borrow, default)]
+        entries: Vec<&'a RawValue>,
+    }
+    let Ok(parts) = serde_json::from_str::<Parts>(raw) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let reason = "kept from a stored state that could not be read as a whole".to_string();
+    let entry = |payload| DeadLetter {
+        id: String::new(),
+        failed_at: now,
+        status: None,
+        reason: reason.clone(),
+        attempts: 0,
+        payload,
+    };
+    if let Some(outbox) = parts
+        .outbox
+        .and_then(|o| serde_json::from_str::<OutboxParts>(o.get()).ok())
+    {
+        for s in outbox.sessions {
+            if let Ok(p) = serde_json::from_str::<PendingSession>(s.get()) {
+                found.push(entry(DeadPayload::Session { record: p.record }));
+            }
+        }
+        let acts: Vec<Activity> = outbox
+            .activities
+            .iter()
+            .filter_map(|a| serde_json::from_str::<PendingActivity>(a.get()).ok())
+            .map(|a| a.activity)
+            .collect();
+        for chunk in acts.chunks(reviewtime_core::protocol::routes::MAX_BATCH_ITEMS) {
+            found.push(entry(DeadPayload::Activities {
+                items: chunk.to_vec(),
+            }));
+        }
+    }
+    if let Some(dead) = parts
+        .dead
+        .and_then(|d| serde_json::from_str::<DeadParts>(d.get()).ok())
+    {
+        for e in dead.entries {
+            if let Ok(d) = serde_json::from_str::<DeadLetter>(e.get()) {
+                found.push(d);
+            }
+        }
+    }
+    found
+}
+
+fn item_values(outbox: &Outbox, keys: &BTreeSet<ItemKey>) -> Changes {
+    let mut changes = Changes::default();
+    for key in keys {
+        let value = match key {
+            ItemKey::Session(id) => outbox.session(id).map(serde_json::to_string),
+            ItemKey::Activity(seq) => outbox.activity_by_seq(*seq).map(serde_json::to_string),
+        };
+        match value {
+            Some(Ok(text)) => changes.write.push((item_key(key), text)),
+            // Gone (acknowledged or dead-lettered), or, impossibly, not encodable.
+            _ => changes.remove.push(item_key(key)),
+        }
+    }
+    changes
+}
+
+/// What to write so storage holds `state`: the outbox items its journal names,
+/// and the meta and dead sections if they changed since `written`. Takes the
+/// journal; call [`Written::commit`] once the calls succeeded.
+pub fn changes(state: &mut State, written: &Written) -> (Changes, Written) {
+    let journal = state.outbox.take_changes();
+    let mut changes = item_values(&state.outbox, &journal);
+    // The meta section is the state without its outbox and dead letters,
+    // which are moved out (not copied) while it is encoded.
+    let outbox = std::mem::take(&mut state.outbox);
+    let dead = std::mem::take(&mut state.dead);
+    let meta = state.to_json();
+    state.outbox = outbox;
+    state.dead = dead;
+    let mut next = written.clone();
+    if written.meta.as_deref() != Some(meta.as_str()) {
+        changes.write.push((META_KEY.to_string(), meta.clone()));
+        next.meta = Some(meta);
+    }
+    // Entries never change once added: the counts say whether the queue did.
+    let sig = (
+        state.dead.added,
+        state.dead.released,
+        state.dead.entries.len(),
+    );
+    if written.dead != Some(sig) {
+        if let Ok(text) = serde_json::to_string(&state.dead) {
+            changes.write.push((DEAD_KEY.to_string(), text));
+            next.dead = Some(sig);
+        }
+    }
+    (changes, next)
+}
+
+/// `first`, then `later`, as one set of calls: writes in one call, then removals.
+pub fn merge(mut first: Changes, later: Changes) -> Changes {
+    let removed: BTreeSet<&String> = later.remove.iter().collect();
+    first.write.retain(|(k, _)| !removed.contains(k));
+    let written: BTreeSet<String> = later.write.iter().map(|(k, _)| k.clone()).collect();
+    first.remove.retain(|k| !written.contains(k));
+    first.write.retain(|(k, _)| !written.contains(k));
+    first.write.extend(later.write);
+    first.remove.extend(later.remove);
+    first
+}
