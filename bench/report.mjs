@@ -1,14 +1,58 @@
 // Turns the benchmark JSON lines into BENCHMARKS.md: machine, command, figures, targets.
 import { execSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 
-const lines = readFileSync(process.argv[2], 'utf8').split('\n').filter((l) => l.startsWith('{'));
+// `node bench/report.mjs FILE` prints the whole file; `node bench/report.mjs --server FILE BENCHMARKS.md`
+// rewrites only the server-ingest section of BENCHMARKS.md (from `scripts/bench.sh server`).
+
+const serverOnly = process.argv[2] === '--server';
+const input = serverOnly ? process.argv[3] : process.argv[2];
+const lines = readFileSync(input, 'utf8').split('\n').filter((l) => l.startsWith('{'));
 const m = {};
 for (const l of lines) { const o = JSON.parse(l); (m[o.measure] ??= []).push(o); }
 const one = (k) => (m[k] || [])[0] || {};
 const sh = (c) => { try { return execSync(c, { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return 'unknown'; } };
 const verdict = (ok) => (ok ? 'met' : '**not met**');
+const storeOf = (x) => x.store ?? 'sqlite';
+const instancesOf = (x) => x.instances ?? 1;
+
+/** Ingest and session updates per store and instance count, between markers so a server-only run can replace it. */
+function serverSection() {
+  const rows = [['sqlite', 1, 'SQLite (WAL, synchronous=NORMAL)'], ['postgres', 1, 'PostgreSQL'], ['postgres', 2, 'PostgreSQL, two instances on one database']];
+  const find = (k, store, inst, extra = () => true) => (m[k] || []).find((x) => storeOf(x) === store && instancesOf(x) === inst && extra(x)) || {};
+  const out = ['<!-- server-ingest:start -->', '## Server ingest: SQLite and PostgreSQL', ''];
+  const pg = one('postgres_version').version ?? 'unknown';
+  out.push(`\`scripts/bench.sh server\` (also part of the full run), run on ${new Date().toISOString().slice(0, 10)} on ${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${sh('. /etc/os-release && echo $PRETTY_NAME')}. `
+    + `The release server and the load generator (\`crates/server/examples/loadgen.rs\`) on the same machine, over 127.0.0.1: 5 s per figure, batches of 100 new activities through \`POST /api/v1/activities/batch\`, `
+    + `then 2,000 session updates (\`PUT /api/v1/sessions/{id}\`) one at a time. PostgreSQL ${pg} from Debian in a scratch cluster (scripts/pg.sh) with its default, durable settings (fsync and synchronous_commit on), `
+    + `a fresh database per row, 16 pooled connections per instance; with two instances the clients are spread over both, round-robin.`, '');
+  out.push('| Store | Ingest, 1 client | Ingest, 16 clients | Session update p50 / p99 |', '|---|---|---|---|');
+  for (const [store, inst, label] of rows) {
+    const i1 = find('ingest', store, inst, (x) => x.clients === 1);
+    const i16 = find('ingest', store, inst, (x) => x.clients === 16);
+    const u = find('session_update_ms', store, inst);
+    if (!i16.activities_per_sec) continue;
+    out.push(`| ${label} | ${i1.activities_per_sec}/s | ${i16.activities_per_sec}/s | ${u.p50} / ${u.p99} ms |`);
+  }
+  out.push('');
+  if (existsSync('bench/server-notes.md')) out.push(readFileSync('bench/server-notes.md', 'utf8').trim(), '');
+  out.push('<!-- server-ingest:end -->');
+  return out.join('\n');
+}
+
+if (serverOnly) {
+  const file = process.argv[4];
+  const section = serverSection();
+  const doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  const re = /<!-- server-ingest:start -->[\s\S]*?<!-- server-ingest:end -->/;
+  let next;
+  if (re.test(doc)) next = doc.replace(re, section);
+  else if (doc.includes('\n## Soak')) next = doc.replace('\n## Soak', `\n${section}\n\n## Soak`);
+  else next = `${doc.trimEnd()}\n\n${section}\n`;
+  writeFileSync(file, next);
+  process.exit(0);
+}
 
 const lat = one('end_sync_latency_ms');
 const wake = one('worker_wake_ms');
@@ -17,9 +61,10 @@ const burst = one('burst');
 const outage = one('outage_recovery');
 const idle = one('idle_requests');
 const tick = one('idle_tick_ms');
-const ingest1 = (m.ingest || []).find((x) => x.clients === 1) || {};
-const ingest16 = (m.ingest || []).find((x) => x.clients === 16) || {};
-const upd = one('session_update_ms');
+const sqliteOnly = (x) => storeOf(x) === 'sqlite' && instancesOf(x) === 1;
+const ingest1 = (m.ingest || []).find((x) => sqliteOnly(x) && x.clients === 1) || {};
+const ingest16 = (m.ingest || []).find((x) => sqliteOnly(x) && x.clients === 16) || {};
+const upd = (m.session_update_ms || []).find(sqliteOnly) || {};
 const native = one('core_native');
 const wasm = one('core_wasm');
 
@@ -46,6 +91,7 @@ out.push(`| 6 | Session update latency (${upd.n} PUTs, 1 client) | p50 ${upd.p50
 out.push(`| 7 | Core throughput, native (${native.events} events × 5 runs) | ${native.median_events_per_sec} events/s (${native.min}–${native.max}) | — | |`);
 out.push(`| 7 | Core throughput, wasm in Chromium (${wasm.events} events × 5 runs) | ${wasm.median_events_per_sec} events/s (${wasm.min}–${wasm.max}); native/wasm ratio ${(native.median_events_per_sec / wasm.median_events_per_sec).toFixed(2)} | — | |`);
 out.push('');
+out.push(serverSection(), '');
 if (existsSync('bench/NOTES.md')) out.push(readFileSync('bench/NOTES.md', 'utf8'));
 if (existsSync('bench/soak-summary.md')) out.push(readFileSync('bench/soak-summary.md', 'utf8'));
 else out.push('## Soak', '', 'No soak run recorded yet: `scripts/soak.sh` (30 minutes) writes bench/soak-summary.md.');

@@ -1,13 +1,91 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes BENCHMARKS.md (not part of the test command).
-#   scripts/bench.sh            all seven measurements (about 10 minutes)
+#   scripts/bench.sh            all seven measurements (about 12 minutes)
+#   scripts/bench.sh server     only #6: server ingest and session updates on SQLite, and on
+#                               PostgreSQL with one and two instances (about 1 minute); rewrites
+#                               only that section of BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+part=${1:-all}
+case "$part" in
+  all|server) ;;
+  *) echo "usage: scripts/bench.sh [server]" >&2; exit 2 ;;
+esac
 scripts/setup.sh
 mkdir -p .scratch
 out=.scratch/bench.jsonl
+[ "$part" = server ] && out=.scratch/bench-server.jsonl
 : > "$out"
+
+# Release binaries (CARGO_TARGET_DIR is honoured).
+rel="${CARGO_TARGET_DIR:-$PWD/target}/release"
+pids=()
+scratch_dirs=()
+pg_dir=
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+  [ -n "$pg_dir" ] && scripts/pg.sh stop "$pg_dir"
+  for d in "${scratch_dirs[@]}"; do rm -rf "$d"; done
+}
+trap cleanup EXIT
+
+# Starts a release server with the given global options; LOG gets its output.
+start_server() {
+  local log=$1; shift
+  "$rel/reviewtime-server" "$@" serve --addr 127.0.0.1:0 --exit-after 900 > "$log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 300); do grep -q '^LISTENING' "$log" && return 0; sleep 0.1; done
+  echo "[bench] server did not start:" >&2; cat "$log" >&2; exit 1
+}
+listening() { sed -n 's/^LISTENING //p' "$1"; }
+token_of() { sed -n 's/^PAIRING .*token=\([^&]*\)&.*/\1/p' "$1"; }
+stop_servers() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+
+# 6: ingest through the batch endpoint (1 and 16 clients) and session-update latency, on
+# SQLite, then on a scratch PostgreSQL with its default (durable) settings: one instance,
+# then two instances sharing a database, each row on a fresh database.
+server_bench() {
+  local d
+  d=$(mktemp -d "$PWD/.scratch/bench-server.XXXXXX")
+  scratch_dirs+=("$d")
+  echo "[bench] 6. server ingest and session-update latency: SQLite"
+  start_server "$d/sqlite.log" --data "$d/sqlite"
+  "$rel/examples/loadgen" "$(listening "$d/sqlite.log")" "$(token_of "$d/sqlite.log")" 5 sqlite | tee -a "$out"
+  stop_servers
+
+  eval "$(scripts/pg.sh start)"
+  pg_dir=$REVIEWTIME_PG_DIR
+  "$REVIEWTIME_PG_BIN/psql" -q "$REVIEWTIME_TEST_PG" -c 'CREATE DATABASE bench1' -c 'CREATE DATABASE bench2'
+  local base=${REVIEWTIME_TEST_PG%/postgres}
+  "$REVIEWTIME_PG_BIN/postgres" --version | awk '{print "{\"measure\":\"postgres_version\",\"version\":\"" $3 "\"}"}' >> "$out"
+  echo "[bench] 6. server ingest and session-update latency: PostgreSQL, one instance"
+  start_server "$d/pg1.log" --data "$d/pg1" --database "$base/bench1"
+  "$rel/examples/loadgen" "$(listening "$d/pg1.log")" "$(token_of "$d/pg1.log")" 5 postgres | tee -a "$out"
+  stop_servers
+  echo "[bench] 6. server ingest and session-update latency: PostgreSQL, two instances on one database"
+  start_server "$d/pg2a.log" --data "$d/pg2" --database "$base/bench2"
+  start_server "$d/pg2b.log" --data "$d/pg2" --database "$base/bench2"
+  "$rel/examples/loadgen" "$(listening "$d/pg2a.log"),$(listening "$d/pg2b.log")" "$(token_of "$d/pg2a.log")" 5 postgres | tee -a "$out"
+  stop_servers
+  scripts/pg.sh stop "$pg_dir"
+  pg_dir=
+}
+
+if [ "$part" = server ]; then
+  echo "[bench] building the release server and its load generator"
+  cargo build --quiet --release -p reviewtime-server --bins --examples
+  server_bench
+  node bench/report.mjs --server "$out" BENCHMARKS.md
+  echo "[bench] rewrote the server-ingest section of BENCHMARKS.md"
+  exit 0
+fi
+
 echo "[bench] building release server, extension and examples"
 cargo build --quiet --release -p reviewtime-server -p reviewtime-core --bins --examples
 ./build.sh >/dev/null
@@ -19,19 +97,10 @@ echo "[bench] 7. core throughput (wasm, in Chromium)"
 REVIEWTIME_BENCH_EVENTS=200000 wasm-pack test --release --headless --chrome . --test throughput -- --nocapture 2>&1 \
   | grep -o '{"measure":"core_wasm"[^}]*}' | tee -a "$out"
 
-echo "[bench] 6. server ingest and session-update latency"
-data=$(mktemp -d "$PWD/.scratch/bench-server.XXXXXX")
-target/release/reviewtime-server --data "$data" serve --addr 127.0.0.1:0 --exit-after 600 > "$data/log" 2>&1 &
-srv=$!
-trap 'kill $srv 2>/dev/null || true; rm -rf "$data"' EXIT
-for _ in $(seq 100); do grep -q '^LISTENING' "$data/log" && break; sleep 0.1; done
-url=$(sed -n 's/^LISTENING //p' "$data/log")
-token=$(sed -n 's/^PAIRING .*token=\([^&]*\)&.*/\1/p' "$data/log")
-target/release/examples/loadgen "$url" "$token" 5 | tee -a "$out"
-kill $srv; wait $srv 2>/dev/null || true
+server_bench
 
 echo "[bench] 1-5. extension: end-sync latency, wake-up, burst, outage, idle (about 6 minutes)"
-REVIEWTIME_SERVER_BIN="$PWD/target/release/reviewtime-server" node bench/extension.mjs | tee -a "$out"
+REVIEWTIME_SERVER_BIN="$rel/reviewtime-server" node bench/extension.mjs | tee -a "$out"
 
 node bench/report.mjs "$out" > BENCHMARKS.md
 echo "[bench] wrote BENCHMARKS.md"

@@ -4,8 +4,8 @@
 # free port. PostgreSQL refuses to run as root: as root it runs as the user
 # `postgres`, otherwise as yourself. Installs Debian's package if missing.
 #
-#   eval "$(scripts/pg.sh start [--fast])"   # exports REVIEWTIME_PG_DIR and
-#                                             # REVIEWTIME_TEST_PG=postgres://reviewtime@127.0.0.1:PORT/postgres
+#   eval "$(scripts/pg.sh start [--fast])"   # exports REVIEWTIME_PG_DIR, REVIEWTIME_PG_BIN (initdb, psql…)
+#                                             # and REVIEWTIME_TEST_PG=postgres://reviewtime@127.0.0.1:PORT/postgres
 #   scripts/pg.sh stop "$REVIEWTIME_PG_DIR"   # stops it and deletes the folder
 #
 # --fast turns fsync off (tests only: a crash may lose the scratch data, which
@@ -17,7 +17,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 pg_bin() {
   if command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
-    dirname "$(command -v initdb)"
+    # The real folder (PATH may hold symlinks), which also has psql.
+    dirname "$(readlink -f "$(command -v initdb)")"
     return
   fi
   local dir
@@ -74,6 +75,7 @@ start() {
   fi
   say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port, data in $d"
   echo "export REVIEWTIME_PG_DIR='$d'"
+  echo "export REVIEWTIME_PG_BIN='$bin'"
   echo "export REVIEWTIME_TEST_PG='postgres://reviewtime@127.0.0.1:$port/postgres'"
 }
 
