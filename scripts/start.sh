@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up, builds the extension into dist/, and runs the server on
-# 127.0.0.1 with its embedded SQLite database under ./data.
-#   scripts/start.sh [--addr 127.0.0.1:8787] [--data ./data]
+# 127.0.0.1 with its embedded SQLite database under ./data (the default), or
+# on PostgreSQL with --database postgres://… (or REVIEWTIME_DATABASE).
+#   scripts/start.sh [--addr 127.0.0.1:8787] [--data ./data] [--database URL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
@@ -11,7 +12,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --addr) addr=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
-    *) echo "usage: scripts/start.sh [--addr HOST:PORT] [--data DIR]" >&2; exit 2 ;;
+    --database) export REVIEWTIME_DATABASE=$2; shift 2 ;;
+    *) echo "usage: scripts/start.sh [--addr HOST:PORT] [--data DIR] [--database URL]" >&2; exit 2 ;;
   esac
 done
 scripts/setup.sh
