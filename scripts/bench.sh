@@ -54,6 +54,8 @@ server_bench() {
   local d
   d=$(mktemp -d "$PWD/.scratch/bench-server.XXXXXX")
   scratch_dirs+=("$d")
+  # Other work on the machine lowers every figure: record how busy it was.
+  echo "{\"measure\":\"server_bench_load\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$out"
   echo "[bench] 6. server ingest and session-update latency: SQLite"
   start_server "$d/sqlite.log" --data "$d/sqlite"
   "$rel/examples/loadgen" "$(listening "$d/sqlite.log")" "$(token_of "$d/sqlite.log")" 5 sqlite | tee -a "$out"

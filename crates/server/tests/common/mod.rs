@@ -40,7 +40,15 @@ pub fn pg_base_url() -> Option<String> {
             if std::env::var_os("REVIEWTIME_REQUIRE_PG").is_some() {
                 panic!("REVIEWTIME_REQUIRE_PG is set but REVIEWTIME_TEST_PG is not: the PostgreSQL tests cannot run");
             }
-            eprintln!("note: REVIEWTIME_TEST_PG is not set, skipping a PostgreSQL test (scripts/pg.sh starts a server)");
+            // Written to the terminal directly (not captured), once per test binary.
+            static TOLD: std::sync::Once = std::sync::Once::new();
+            TOLD.call_once(|| {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: REVIEWTIME_TEST_PG is not set: the PostgreSQL tests pass without running (scripts/pg.sh starts a server)"
+                );
+            });
             None
         }
     }
