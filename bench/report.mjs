@@ -37,6 +37,11 @@ function serverSection() {
     out.push(`| ${label} | ${i1.activities_per_sec}/s | ${i16.activities_per_sec}/s | ${u.p50} / ${u.p99} ms |`);
   }
   out.push('');
+  const i16 = (store, inst) => find('ingest', store, inst, (x) => x.clients === 16).activities_per_sec;
+  if (i16('sqlite', 1)) {
+    out.push(`In short: with 16 clients, ${i16('sqlite', 1)} activities/s on SQLite, ${i16('postgres', 1)}/s on PostgreSQL with one instance and ${i16('postgres', 2)}/s with two `
+      + `(target: at least 20,000/s with 16 clients: ${verdict([i16('sqlite', 1), i16('postgres', 1), i16('postgres', 2)].every((x) => x >= 20000))} on every row).`, '');
+  }
   if (existsSync('bench/server-notes.md')) out.push(readFileSync('bench/server-notes.md', 'utf8').trim(), '');
   out.push('<!-- server-ingest:end -->');
   return out.join('\n');
