@@ -44,7 +44,7 @@ pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL reported an error.
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", describe(.0))]
     Postgres(tokio_postgres::Error),
     /// `user add` with a name already taken.
     #[error("a user called {0} already exists")]
@@ -58,6 +58,15 @@ pub enum StoreError {
     /// A blocking task running a SQLite call panicked or was cancelled.
     #[error("database task failed: {0}")]
     Join(String),
+}
+
+/// A driver error with its cause: tokio-postgres' own words ("db error",
+/// "error connecting to server") leave out what PostgreSQL or the OS said.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 /// Which implementation a store is.

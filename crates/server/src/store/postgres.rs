@@ -127,11 +127,17 @@ pub struct PgStore {
 /// Maps a driver error: a connection that failed or closed is
 /// [`StoreError::Unavailable`]; an error PostgreSQL reported is kept.
 fn pg(e: tokio_postgres::Error) -> StoreError {
+    /// The driver's words for a connection that failed, closed or timed out.
+    const CONNECTION: &[&str] = &[
+        "error communicating with the server",
+        "connection closed",
+        "error connecting to server",
+        "timeout waiting for server",
+        "authentication error",
+        "error performing TLS handshake",
+    ];
     let unavailable = match e.code() {
-        None => {
-            let text = e.to_string();
-            !(text.starts_with("error serializing") || text.starts_with("error deserializing"))
-        }
+        None => e.is_closed() || CONNECTION.contains(&e.to_string().as_str()),
         Some(code) => {
             code.code().starts_with("08")
                 || [
@@ -144,7 +150,7 @@ fn pg(e: tokio_postgres::Error) -> StoreError {
         }
     };
     if unavailable {
-        StoreError::Unavailable(e.to_string())
+        StoreError::Unavailable(super::describe(&e))
     } else {
         StoreError::Postgres(e)
     }
