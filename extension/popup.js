@@ -38,6 +38,7 @@ function row(label, value) {
 function whatItWas(entry) {
   const p = entry.payload;
   if (p.session) { const r = p.session.record; return `Session ${r.ended_at ? 'end' : 'update'} of ${r.pr.owner}/${r.pr.repo}#${r.pr.number}`; }
+  if (p.unreadable) return `Stored data that could not be read (${p.unreadable.key})`;
   return `Batch of ${plural(p.activities.items.length, 'activity').replace('activitys', 'activities')}`;
 }
 
@@ -58,8 +59,11 @@ function renderStatus(st) {
   const open = st.open_sessions[0];
   $('review').hidden = !open;
   if (open) $('current').textContent = `${open.pr.owner}/${open.pr.repo}#${open.pr.number} — ${dur(open.wall_secs)} elapsed, ${dur(open.active_secs)} active`;
-  $('evicted').hidden = !st.evicted;
-  $('evicted').textContent = `${plural(st.evicted, 'older failed sync')} (${plural(st.evicted_items, 'item')}) dropped because the list is full.`;
+  $('evicted').hidden = !st.evicted && !st.refused_full;
+  $('evicted').textContent = [
+    st.evicted ? `${plural(st.evicted, 'older failed sync')} (${plural(st.evicted_items, 'item')}) dropped because the list is full.` : '',
+    st.refused_full ? `${plural(st.refused_full, 'item')} not recorded because the sync queue is full.` : '',
+  ].join(' ').trim();
 }
 
 let shownDead = null;
@@ -79,7 +83,7 @@ function renderDead(entries) {
     const bar = document.createElement('div'); bar.className = 'bar';
     const label = whatItWas(e);
     bar.append(
-      button('Retry', `Retry: ${label}`, () => act({ type: 'retry_dead', id: e.id }, 'Sent back to the queue.')),
+      ...(e.payload.unreadable ? [] : [button('Retry', `Retry: ${label}`, () => act({ type: 'retry_dead', id: e.id }, 'Sent back to the queue.'))]),
       button('Discard', `Discard: ${label}`, () => confirm(`Discard "${label}"? It will not reach the server.`) && act({ type: 'discard_dead', id: e.id }, 'Discarded.')),
       button('Export', `Export: ${label}`, () => download(`reviewtime-${e.id}.json`, JSON.stringify(e, null, 2))),
     );

@@ -4,7 +4,6 @@
 //! instead of a thrown exception that would abort the wasm call.
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use crate::error::ShellError;
 
@@ -15,6 +14,9 @@ extern "C" {
 
     #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = set, catch)]
     async fn storage_local_set(items: &JsValue) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = remove, catch)]
+    async fn storage_local_remove(keys: &JsValue) -> Result<JsValue, JsValue>;
 
 }
 
@@ -40,6 +42,57 @@ pub async fn storage_set(key: &str, value: &JsValue) -> Result<(), ShellError> {
     storage_local_set(&items)
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.local.set", &e))?;
+    Ok(())
+}
+
+/// Every stored `(key, text)` whose key starts with `prefix`: strings as they
+/// are, anything else as its JSON text (so it fails to parse, visibly).
+pub async fn storage_get_prefixed(prefix: &str) -> Result<Vec<(String, String)>, ShellError> {
+    let items = storage_local_get(&JsValue::NULL)
+        .await
+        .map_err(|e| ShellError::chrome("chrome.storage.local.get", &e))?;
+    let mut out = Vec::new();
+    for entry in js_sys::Object::entries(&js_sys::Object::from(items)).iter() {
+        let pair = js_sys::Array::from(&entry);
+        let Some(key) = pair.get(0).as_string() else {
+            continue;
+        };
+        if !key.starts_with(prefix) {
+            continue;
+        }
+        let value = pair.get(1);
+        let text = match value.as_string() {
+            Some(text) => text,
+            None => js_sys::JSON::stringify(&value)
+                .ok()
+                .and_then(|t| t.as_string())
+                .unwrap_or_default(),
+        };
+        out.push((key, text));
+    }
+    Ok(out)
+}
+
+/// Writes these keys (as strings) in one `chrome.storage.local.set`, which
+/// Chrome applies whole.
+pub async fn storage_set_texts(items: &[(String, String)]) -> Result<(), ShellError> {
+    let object = js_sys::Object::new();
+    for (key, text) in items {
+        js_sys::Reflect::set(&object, &JsValue::from_str(key), &JsValue::from_str(text))
+            .map_err(|e| ShellError::chrome("chrome.storage.local.set", &e))?;
+    }
+    storage_local_set(&object)
+        .await
+        .map_err(|e| ShellError::chrome("chrome.storage.local.set", &e))?;
+    Ok(())
+}
+
+/// Removes these keys.
+pub async fn storage_remove(keys: &[String]) -> Result<(), ShellError> {
+    let array: js_sys::Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
+    storage_local_remove(&array)
+        .await
+        .map_err(|e| ShellError::chrome("chrome.storage.local.remove", &e))?;
     Ok(())
 }
 
@@ -191,40 +244,6 @@ pub fn online() -> bool {
         .ok()
         .and_then(|v| v.as_bool())
         .unwrap_or(true)
-}
-
-/// Calls `f` once after `ms` milliseconds, through the global `setTimeout`
-/// (a service worker has no `window`); returns the timer's id.
-pub fn set_timeout(ms: f64, f: impl FnOnce() + 'static) -> Option<f64> {
-    let global = js_sys::global();
-    let set: js_sys::Function = js_sys::Reflect::get(&global, &"setTimeout".into())
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    set.call2(&global, &Closure::once_into_js(f), &ms.max(0.0).into())
-        .ok()?
-        .as_f64()
-}
-
-/// Cancels a timer from [`set_timeout`].
-pub fn clear_timeout(id: f64) {
-    let global = js_sys::global();
-    if let Ok(Ok(clear)) = js_sys::Reflect::get(&global, &"clearTimeout".into())
-        .map(|f| f.dyn_into::<js_sys::Function>())
-    {
-        let _ = clear.call1(&global, &id.into());
-    }
-}
-
-/// Calls `f` once after `ms` milliseconds, replacing any earlier wake timer.
-pub fn set_wake_timer(ms: f64, f: impl FnOnce() + 'static) {
-    thread_local! {
-        static TIMER: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
-    }
-    if let Some(old) = TIMER.with(|t| t.take()) {
-        clear_timeout(old);
-    }
-    TIMER.with(|t| t.set(set_timeout(ms, f)));
 }
 
 /// The ids of every open tab.

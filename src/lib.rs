@@ -2,26 +2,29 @@
 //!
 //! The service worker (`extension/sw.js`) registers its listeners
 //! synchronously, awaits one memoised `init()` of this module inside each
-//! handler, and hands every event to [`dispatch`]. The shell loads the
-//! persisted snapshot, lets the core decide, performs the effects, and saves
-//! the snapshot again: nothing important lives in a JS or Rust global
-//! (ARCHITECTURE.md invariant 4).
+//! handler, and hands every message and event to [`entry`]. The entry points
+//! turn them into the core's events and submit them to the single-writer
+//! commit loop of [`reviewtime_driver`], which runs here over
+//! [`browser::WasmBrowser`]: nothing important lives in a JS or Rust global
+//! (docs/ARCHITECTURE.md invariants 4 and 12).
 //!
 //! Modules:
 //! - [`chrome`]: hand-written async bindings for the `chrome.*` APIs used.
 //! - [`transport`]: `fetch` through gloo-net, with a timeout.
 //! - [`message`]: the messages the worker accepts, parsed and validated.
-//! - [`js`]: Rust values to and from JS values, through JSON.
+//! - [`js`]: Rust values to and from JS values (serde-wasm-bindgen).
 //! - [`error`]: the shell's one error enum, in words the popup can show.
 //! - [`pages`]: which URLs are pull requests.
 //! - [`beacon`]: the pagehide beacon payloads.
 //! - [`settings`]: the options page's settings, validated.
-//! - [`dispatch`]: the entry point.
+//! - [`browser`]: the driver's browser interface over `chrome.*` and `fetch`.
+//! - [`entry`]: the entry points.
 #![deny(missing_docs)]
 
 pub mod beacon;
+pub mod browser;
 pub mod chrome;
-pub mod dispatch;
+pub mod entry;
 pub mod error;
 pub mod js;
 pub mod message;
@@ -29,4 +32,4 @@ pub mod pages;
 pub mod settings;
 pub mod transport;
 
-pub use dispatch::{dispatch_event, dispatch_message};
+pub use entry::{dispatch_event, dispatch_message};

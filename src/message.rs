@@ -60,6 +60,9 @@ pub enum Message {
     },
     /// The failed syncs as a JSON document.
     ExportDead,
+    /// The whole sync state as the worker holds it (for diagnostics and tests;
+    /// extension pages only, like every message that is not a page's own).
+    Snapshot,
     /// The options page reads the settings.
     GetSettings,
     /// The options page saves the settings.

@@ -119,3 +119,31 @@ impl Settings {
         out
     }
 }
+
+thread_local! {
+    /// Write-through copy of the stored settings for this worker's life:
+    /// storage stays the truth, read again on every wake.
+    static CACHE: std::cell::RefCell<Option<Settings>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The stored settings (defaults when none, or when they no longer parse:
+/// unreadable settings must not wedge the worker).
+pub async fn load_settings() -> Result<Settings, ShellError> {
+    if let Some(s) = CACHE.with(|c| c.borrow().clone()) {
+        return Ok(s);
+    }
+    let settings = match crate::chrome::storage_get(SETTINGS_KEY).await? {
+        None => Settings::default(),
+        Some(raw) => crate::js::from_js(&raw).unwrap_or_default(),
+    };
+    CACHE.with(|c| *c.borrow_mut() = Some(settings.clone()));
+    Ok(settings)
+}
+
+/// Saves validated settings.
+pub async fn save_settings(settings: &Settings) -> Result<(), ShellError> {
+    let value = crate::js::to_js(settings)?;
+    crate::chrome::storage_set(SETTINGS_KEY, &value).await?;
+    CACHE.with(|c| *c.borrow_mut() = Some(settings.clone()));
+    Ok(())
+}

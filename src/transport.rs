@@ -27,7 +27,8 @@ pub async fn send(
     let controller = web_sys::AbortController::new()
         .map_err(|e| ShellError::Network(crate::error::js_message(&e)))?;
     let signal = controller.signal();
-    let timer = crate::chrome::set_timeout(f64::from(timeout_ms), move || controller.abort());
+    // Dropped when this function returns, which cancels it and frees its closure.
+    let _timer = gloo_timers::callback::Timeout::new(timeout_ms, move || controller.abort());
     let mut builder = match method {
         "PUT" => Request::put(url),
         "POST" => Request::post(url),
@@ -42,11 +43,7 @@ pub async fn send(
         None => builder.build(),
     }
     .map_err(|e| ShellError::Network(e.to_string()))?;
-    let result = request.send().await;
-    if let Some(id) = timer {
-        crate::chrome::clear_timeout(id);
-    }
-    let response = result.map_err(|e| {
+    let response = request.send().await.map_err(|e| {
         if signal.aborted() {
             ShellError::Timeout(timeout_ms)
         } else {

@@ -123,7 +123,7 @@ test('the browser restarted with items queued delivers them', async (t) => {
   await delivered(env, 2);
 });
 
-test('a thousand malformed messages from a content script get errors and lose nothing; garbage in storage is set aside', async (t) => {
+test('a thousand malformed messages from a content script get errors and lose nothing; garbage in storage costs only the part it hit', async (t) => {
   const env = await setup(t);
   await env.proxy.down();
   const page = await review(env.context, { close: false, comments: 1 });
@@ -152,20 +152,24 @@ test('a thousand malformed messages from a content script get errors and lose no
   assert.deepEqual(result.value, { errors: 1000, oks: 0 });
   const status = (await send(env.ctl, { type: 'status' })).status;
   assert.ok(status.rejected_inputs >= 900, `${status.rejected_inputs} counted`);
-  // Garbage in storage: set aside and reported, not fatal. Written while the worker is
-  // stopped and no page is open to wake it, as a crash or a bad migration would leave it.
+  // Garbage in storage costs only the part it hit: written while the worker is stopped and
+  // no page is open to wake it, as a crash or a bad migration would leave it.
+  const queued = (await env.state()).outbox.activities.map((a) => a.activity.id);
+  assert.equal(queued.length, 1, 'the comment waits while the server is down');
   await page.close();
   await stopServiceWorker(env.context);
-  await env.ctl.evaluate(() => chrome.storage.local.set({ 'reviewtime.state': '{"version": 2, "garbage' }));
-  const after = await send(env.ctl, { type: 'status' });
+  await env.ctl.evaluate(() => chrome.storage.local.set({ 'reviewtime.meta': '{"version": 3, "garbage', 'reviewtime.a.00000000000000ff': 'not json' }));
+  const after = await send(env.ctl, { type: 'dead_letters' });
   assert.equal(after.ok, true);
   assert.equal(after.status.recovered_corrupt, 1);
-  assert.match(after.status.last_error, /set aside/);
-  const aside = await env.ctl.evaluate(() => chrome.storage.local.get('reviewtime.state.corrupt'));
-  assert.equal(aside['reviewtime.state.corrupt'], '{"version": 2, "garbage');
+  assert.match(after.status.last_error, /could not be read/);
+  const unreadable = after.dead_letters.filter((d) => d.payload.unreadable).map((d) => d.payload.unreadable);
+  assert.deepEqual(unreadable.map((u) => [u.key, u.raw]).sort(), [['reviewtime.a.00000000000000ff', 'not json'], ['reviewtime.meta', '{"version": 3, "garbage']]);
+  assert.deepEqual((await env.state()).outbox.activities.map((a) => a.activity.id), queued, 'the queue survived the unreadable part');
   // Still working: a new review is recorded and delivered.
   await env.proxy.up();
   const again = await reviewPr(env.context, site, { close: false });
   await again.close();
   await until(async () => (await env.activities()).length >= 1 && (await env.sessions()).some((s) => s.ended_at), 30000, 200);
+  await until(async () => (await env.activities()).some((a) => a.id === queued[0]), 30000, 200);
 });

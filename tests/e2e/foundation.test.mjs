@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { cleanup, extensionPage, launchExtension, outputDir, send, serviceWorkerRunning, startPageServer, startServer, stopServiceWorker } from './lib.mjs';
+import { cleanup, engineState, extensionPage, launchExtension, outputDir, send, serviceWorkerRunning, startPageServer, startServer, stopServiceWorker } from './lib.mjs';
 
 let server, pages, browser;
 
@@ -67,14 +67,14 @@ test('a content script on a tracked local page gets an answer from Rust through 
 
 test('the worker comes back after being stopped, with its state kept in chrome.storage.local', async () => {
   const page = await extensionPage(browser.context, browser.extensionId);
-  const before = await send(page, { type: 'status' });
-  const stored = await page.evaluate(() => chrome.storage.local.get('reviewtime.state'));
-  assert.ok(stored['reviewtime.state'], 'state is persisted');
+  const before = await engineState(page);
+  const stored = await page.evaluate(() => chrome.storage.local.get('reviewtime.meta'));
+  assert.equal(JSON.parse(stored['reviewtime.meta']).install_id, before.install_id, 'state is persisted');
   await stopServiceWorker(browser.context);
   assert.equal(await serviceWorkerRunning(browser.context), false);
   const afterStop = await send(page, { type: 'status' });
   assert.equal(afterStop.ok, true);
-  assert.equal(afterStop.status.messages_handled, before.status.messages_handled + 1, 'counter continued from storage');
+  assert.equal((await engineState(page)).install_id, before.install_id, 'the same install, read back from storage');
   assert.equal(await serviceWorkerRunning(browser.context), true);
   await page.close();
 });

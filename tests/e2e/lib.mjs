@@ -292,10 +292,11 @@ export async function until(fn, ms = 10000, every = 25) {
   }
 }
 
-/** The extension's engine state, read from chrome.storage.local. */
+/** The extension's sync state, as the worker holds it (asked from an extension page). */
 export async function engineState(page) {
-  const raw = await page.evaluate(() => chrome.storage.local.get('reviewtime.state'));
-  return JSON.parse(raw['reviewtime.state']);
+  const answer = await send(page, { type: 'snapshot' });
+  if (!answer || !answer.ok) throw new Error(`snapshot: ${answer && answer.error}`);
+  return JSON.parse(answer.snapshot);
 }
 
 /** A fresh server, a fault proxy in front of it, and a browser paired with it, tracking `site`. */

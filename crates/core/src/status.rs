@@ -68,6 +68,8 @@ pub struct Status {
     pub recovered_corrupt: u32,
     /// Inputs refused as malformed.
     pub rejected_inputs: u64,
+    /// Review actions and sessions not recorded because the sync queue was full.
+    pub refused_full: u64,
 }
 
 impl Status {
@@ -121,6 +123,7 @@ impl Status {
             messages_handled: state.messages_handled,
             recovered_corrupt: state.recovered_corrupt,
             rejected_inputs: state.rejected_inputs,
+            refused_full: state.refused_activities + state.refused_sessions,
         }
     }
 }
