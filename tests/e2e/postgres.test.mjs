@@ -57,7 +57,7 @@ before(async () => {
 });
 after(async () => {
   await site?.stop();
-  if (base) sql(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  if (base) sql(`SET client_min_messages TO warning; DROP SCHEMA IF EXISTS ${schema} CASCADE`);
 });
 
 test('a PR reviewed through two instances on PostgreSQL is stored once, Completed, with its activities', { skip: !base && !required && 'REVIEWTIME_TEST_PG is not set' }, async (t) => {
