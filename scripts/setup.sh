@@ -35,7 +35,7 @@ fi
 want=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 if [ "$have" != "$want" ]; then
-  # Not --locked: its lockfile pins a crate version the registry lacks (TOOLCHAIN.md).
+  # Not --locked: its lockfile pins a crate version the registry lacks (docs/TOOLCHAIN.md).
   say "installing wasm-bindgen-cli $want (a few minutes, once)"
   cargo install --quiet --force wasm-bindgen-cli --version "$want"
 fi

@@ -1,4 +1,4 @@
-//! What the service worker receives. Input is untrusted (ARCHITECTURE.md
+//! What the service worker receives. Input is untrusted (docs/ARCHITECTURE.md
 //! invariant 10): anything that does not parse gets an error answer, is
 //! counted, and changes nothing else.
 

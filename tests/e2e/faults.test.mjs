@@ -1,4 +1,4 @@
-// Outages and errors, end to end: each handled as ARCHITECTURE.md says, and
+// Outages and errors, end to end: each handled as docs/ARCHITECTURE.md says, and
 // the dead-letter queue holds exactly what it should.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

@@ -2,7 +2,7 @@
 //! and arm a wake-up at `poll_timeout` (quinn-proto's shape).
 //!
 //! Effects come out in a fixed order — `Persist` before any `Send` — so the
-//! shell cannot send something it has not saved (ARCHITECTURE.md invariant 1).
+//! shell cannot send something it has not saved (docs/ARCHITECTURE.md invariant 1).
 
 use std::collections::HashSet;
 

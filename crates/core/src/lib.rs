@@ -10,7 +10,7 @@
 //! [`Event::Response`]), `Wake` (a timer for [`Event::Tick`]; the 1-minute
 //! alarm stays as the safety net), `Notify` (badge and popup).
 //!
-//! # Invariants (ARCHITECTURE.md)
+//! # Invariants (docs/ARCHITECTURE.md)
 //! - Persist before send: `Persist` always comes before `Send`, and an item
 //!   leaves the outbox only when acknowledged or dead-lettered.
 //! - Deterministic: no clock, no random source, no IO. Time is passed in;

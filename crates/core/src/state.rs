@@ -73,7 +73,7 @@ pub enum InFlightItems {
 }
 
 /// The one request in flight. Its expiry means a worker killed mid-request
-/// never blocks later syncs (ARCHITECTURE.md invariant 6).
+/// never blocks later syncs (docs/ARCHITECTURE.md invariant 6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InFlight {
     /// Matches the response to the request.

@@ -1,6 +1,6 @@
 //! A seeded simulation: random review sessions across tabs, a fake server and
 //! a fake clock, with faults injected between any two effects. After every run
-//! it checks the invariants of ARCHITECTURE.md.
+//! it checks the invariants of docs/ARCHITECTURE.md.
 //!
 //! `SIM_SEEDS=N` sets how many seeds run (default 10,000); `SIM_SEED=S` replays one.
 

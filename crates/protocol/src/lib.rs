@@ -3,7 +3,7 @@
 //! Everything that crosses the network (or a `chrome.runtime` message) is
 //! defined here once, with serde, so both sides agree by construction.
 //! Times are Unix milliseconds ([`UnixMillis`]); ids are client-generated
-//! strings the server deduplicates on (ARCHITECTURE.md invariant 2).
+//! strings the server deduplicates on (docs/ARCHITECTURE.md invariant 2).
 #![deny(missing_docs)]
 
 pub mod routes;
