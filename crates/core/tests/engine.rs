@@ -476,3 +476,58 @@ fn an_open_session_reports_progress_every_five_minutes_not_every_alarm() {
     let record: SessionRecord = serde_json::from_str(&progress[0].body).unwrap();
     assert_eq!((record.ended_at, record.wall_secs), (None, 300));
 }
+
+#[test]
+fn three_actions_within_200_ms_leave_in_one_request_after_the_flush_delay() {
+    let mut h = Harness::new();
+    let start = h.open(1, 7);
+    assert!(start.is_empty(), "the start waits for company too");
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        sent.extend(h.handle_sends(Event::Activity {
+            tab: 1,
+            kind: ActivityKind::CommentPosted,
+            client_id: None,
+            at: None,
+        }));
+        h.now += 90;
+    }
+    assert!(sent.is_empty());
+    let first = h.advance(3_000);
+    assert_eq!(first.len(), 1);
+    assert!(first[0].path.contains("/sessions/"));
+    let second = h.ok(&first[0]);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert!(second[0].path.ends_with("/batch"));
+    let batch: reviewtime_core::protocol::ActivityBatch =
+        serde_json::from_str(&second[0].body).unwrap();
+    assert_eq!(batch.activities.len(), 3, "all three in one batch");
+    assert!(h.ok(&second[0]).is_empty());
+    assert!(h.engine.state().outbox.is_empty());
+}
+
+#[test]
+fn the_items_of_a_failed_batch_retry_together() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    for _ in 0..5 {
+        h.handle(Event::Activity {
+            tab: 1,
+            kind: ActivityKind::CommentPosted,
+            client_id: None,
+            at: None,
+        });
+    }
+    let session = h.advance(3_000).remove(0);
+    let batch = h.ok(&session).remove(0);
+    h.reply(&batch, 503, None, String::new());
+    let times: std::collections::HashSet<i64> = h
+        .engine
+        .state()
+        .outbox
+        .activities()
+        .iter()
+        .map(|a| a.retry.retry_at)
+        .collect();
+    assert_eq!(times.len(), 1, "one retry time for the whole batch");
+}

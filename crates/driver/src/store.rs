@@ -384,3 +384,197 @@ pub fn merge(mut first: Changes, later: Changes) -> Changes {
     first.remove.extend(later.remove);
     first
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use reviewtime_core::protocol::{ActivityKind, PullRef};
+    use reviewtime_core::session::PrPage;
+    use reviewtime_core::{Engine, Event};
+
+    use super::*;
+
+    const T: i64 = 1_700_000_000_000;
+
+    fn engine_with(actions: usize) -> Engine {
+        let mut e = Engine::new(State::new("test", 1));
+        e.handle(
+            Event::Page {
+                tab: 1,
+                page: Some(PrPage {
+                    pr: PullRef {
+                        host: "github.com".into(),
+                        owner: "o".into(),
+                        repo: "r".into(),
+                        number: 1,
+                    },
+                    tab: None,
+                }),
+                visible: true,
+                focused: true,
+            },
+            T,
+        );
+        for i in 0..actions {
+            e.handle(
+                Event::Activity {
+                    tab: 1,
+                    kind: ActivityKind::FileViewed {
+                        path: Some(format!("src/{i}.rs")),
+                    },
+                    client_id: None,
+                    at: None,
+                },
+                T,
+            );
+        }
+        e
+    }
+
+    fn apply(storage: &mut BTreeMap<String, String>, changes: &Changes) {
+        for (k, v) in &changes.write {
+            storage.insert(k.clone(), v.clone());
+        }
+        for k in &changes.remove {
+            storage.remove(k);
+        }
+    }
+
+    fn reload(storage: &BTreeMap<String, String>) -> Loaded {
+        load(storage.clone().into_iter().collect(), T, || {
+            State::new("fresh", 2)
+        })
+    }
+
+    #[test]
+    fn what_is_written_loads_back_equal() {
+        let mut e = engine_with(5);
+        let mut storage = BTreeMap::new();
+        let (changes, _) = changes(e.state_mut(), &Written::default());
+        apply(&mut storage, &changes);
+        assert_eq!(
+            storage
+                .keys()
+                .filter(|k| k.starts_with(ACTIVITY_PREFIX))
+                .count(),
+            5
+        );
+        let loaded = reload(&storage);
+        assert_eq!(&loaded.state, e.state());
+        assert!(loaded.pending.is_empty());
+    }
+
+    #[test]
+    fn a_commit_writes_what_changed_not_the_queue() {
+        let cost = |queued: usize| {
+            let mut e = engine_with(queued);
+            let (_, written) = changes(e.state_mut(), &Written::default());
+            e.handle(
+                Event::Activity {
+                    tab: 1,
+                    kind: ActivityKind::CommentPosted,
+                    client_id: None,
+                    at: None,
+                },
+                T + 1,
+            );
+            let (c, _) = changes(e.state_mut(), &written);
+            (c.write.len(), c.bytes())
+        };
+        let (keys_empty, bytes_empty) = cost(0);
+        let (keys_full, bytes_full) = cost(10_000);
+        // The new activity and the meta section (its counters moved), whatever the queue.
+        assert_eq!((keys_empty, keys_full), (2, 2));
+        assert!(
+            bytes_full < bytes_empty * 2,
+            "{bytes_full} vs {bytes_empty}"
+        );
+    }
+
+    #[test]
+    fn nothing_changed_writes_nothing() {
+        let mut e = engine_with(3);
+        let (_, written) = changes(e.state_mut(), &Written::default());
+        let (again, _) = changes(e.state_mut(), &written);
+        assert!(again.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn a_version_2_snapshot_migrates_with_its_queue_and_drops_its_tunables() {
+        let e = engine_with(3);
+        let mut raw: serde_json::Value = serde_json::from_str(&e.state().to_json()).unwrap();
+        raw["version"] = 2.into();
+        raw["config"] = serde_json::json!({ "dead_letter_cap": 0, "idle_limit_ms": 5 });
+        let mut storage = BTreeMap::new();
+        storage.insert(LEGACY_KEY.to_string(), raw.to_string());
+        let loaded = reload(&storage);
+        assert_eq!(loaded.state.outbox.len(), e.state().outbox.len());
+        assert_eq!(loaded.state.install_id, "test");
+        assert_eq!(
+            loaded.state.config,
+            reviewtime_core::config::Config::default()
+        );
+        assert!(loaded.pending.remove.contains(&LEGACY_KEY.to_string()));
+        assert_eq!(
+            loaded
+                .pending
+                .write
+                .iter()
+                .filter(|(k, _)| k.starts_with(ACTIVITY_PREFIX))
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn an_unreadable_old_snapshot_becomes_failed_syncs_not_a_loss() {
+        let e = engine_with(3);
+        let mut raw: serde_json::Value = serde_json::from_str(&e.state().to_json()).unwrap();
+        raw["version"] = 99.into(); // written by a newer build, then downgraded
+        let mut storage = BTreeMap::new();
+        storage.insert(LEGACY_KEY.to_string(), raw.to_string());
+        let loaded = reload(&storage);
+        let dead = &loaded.state.dead.entries;
+        let items: usize = dead.iter().map(|d| d.payload.item_count() as usize).sum();
+        // The session start, the three actions (one batch), and the text itself.
+        assert_eq!(dead.len(), 3, "{dead:?}");
+        assert_eq!(items, 1 + 3 + 1);
+        assert!(dead.iter().any(|d| matches!(&d.payload, DeadPayload::Unreadable { raw: r, .. } if r.contains("\"version\":99"))));
+        assert_eq!(loaded.state.install_id, "fresh");
+        assert_eq!(loaded.state.recovered_corrupt, 1);
+    }
+
+    #[test]
+    fn one_bad_value_costs_only_itself() {
+        let mut e = engine_with(3);
+        let mut storage = BTreeMap::new();
+        let (c, _) = changes(e.state_mut(), &Written::default());
+        apply(&mut storage, &c);
+        let victim = storage
+            .keys()
+            .find(|k| k.starts_with(ACTIVITY_PREFIX))
+            .unwrap()
+            .clone();
+        storage.insert(victim.clone(), "{not json".into());
+        storage.insert(META_KEY.into(), "garbage".into());
+        let loaded = reload(&storage);
+        assert_eq!(loaded.state.outbox.activities().len(), 2);
+        assert_eq!(loaded.state.outbox.sessions().len(), 1);
+        let keys: Vec<&str> = loaded
+            .state
+            .dead
+            .entries
+            .iter()
+            .filter_map(|d| match &d.payload {
+                DeadPayload::Unreadable { key, .. } => Some(key.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(keys.len(), 2);
+        assert!(keys.contains(&victim.as_str()) && keys.contains(&META_KEY));
+        assert!(loaded.pending.remove.contains(&victim));
+        assert_eq!(loaded.state.install_id, "fresh");
+    }
+}
