@@ -24,9 +24,9 @@ function serverSection() {
   const out = ['<!-- server-ingest:start -->', '## Server ingest: SQLite and PostgreSQL', ''];
   const pg = one('postgres_version').version ?? 'unknown';
   out.push(`\`scripts/bench.sh server\` (also part of the full run), run on ${new Date().toISOString().slice(0, 10)} on ${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${sh('. /etc/os-release && echo $PRETTY_NAME')}. `
-    + `The release server and the load generator (\`crates/server/examples/loadgen.rs\`) on the same machine, over 127.0.0.1: 5 s per figure, batches of 100 new activities through \`POST /api/v1/activities/batch\`, `
+    + `The release server and the load generator (\`crates/server/examples/loadgen.rs\`) on the same machine, over 127.0.0.1: each ingest figure the median (min–max) of ${one('ingest').runs ?? 1} runs of ${one('ingest').secs ?? 5} s, batches of 100 new activities through \`POST /api/v1/activities/batch\`, `
     + `then 2,000 session updates (\`PUT /api/v1/sessions/{id}\`) one at a time. PostgreSQL ${pg} from Debian in a scratch cluster (scripts/pg.sh) with its default, durable settings (fsync and synchronous_commit on), `
-    + `a fresh database per row, 16 pooled connections per instance; with two instances the clients are spread over both, round-robin. `
+    + `a fresh database per row, 16 pooled connections per instance; with two instances each client's requests alternate between them, as a round-robin balancer sends them. `
     + `Load average (1, 5, 15 min) when it started: ${one('server_bench_load').loadavg ?? 'not recorded'}.`, '');
   out.push('| Store | Ingest, 1 client | Ingest, 16 clients | Session update p50 / p99 |', '|---|---|---|---|');
   for (const [store, inst, label] of rows) {
@@ -34,7 +34,8 @@ function serverSection() {
     const i16 = find('ingest', store, inst, (x) => x.clients === 16);
     const u = find('session_update_ms', store, inst);
     if (!i16.activities_per_sec) continue;
-    out.push(`| ${label} | ${i1.activities_per_sec}/s | ${i16.activities_per_sec}/s | ${u.p50} / ${u.p99} ms |`);
+    const rate = (x) => (x.min !== undefined ? `${x.activities_per_sec}/s (${x.min}–${x.max})` : `${x.activities_per_sec}/s`);
+    out.push(`| ${label} | ${rate(i1)} | ${rate(i16)} | ${u.p50} / ${u.p99} ms |`);
   }
   out.push('');
   const i16 = (store, inst) => find('ingest', store, inst, (x) => x.clients === 16).activities_per_sec;

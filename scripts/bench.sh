@@ -2,7 +2,7 @@
 # Runs every benchmark and writes BENCHMARKS.md (not part of the test command).
 #   scripts/bench.sh            all seven measurements (about 12 minutes)
 #   scripts/bench.sh server     only #6: server ingest and session updates on SQLite, and on
-#                               PostgreSQL with one and two instances (about 1 minute); rewrites
+#                               PostgreSQL with one and two instances (about 2 minutes); rewrites
 #                               only that section of BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +58,7 @@ server_bench() {
   echo "{\"measure\":\"server_bench_load\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$out"
   echo "[bench] 6. server ingest and session-update latency: SQLite"
   start_server "$d/sqlite.log" --data "$d/sqlite"
-  "$rel/examples/loadgen" "$(listening "$d/sqlite.log")" "$(token_of "$d/sqlite.log")" 5 sqlite | tee -a "$out"
+  "$rel/examples/loadgen" "$(listening "$d/sqlite.log")" "$(token_of "$d/sqlite.log")" 4 sqlite 3 | tee -a "$out"
   stop_servers
 
   eval "$(scripts/pg.sh start)"
@@ -68,12 +68,12 @@ server_bench() {
   "$REVIEWTIME_PG_BIN/postgres" --version | awk '{print "{\"measure\":\"postgres_version\",\"version\":\"" $3 "\"}"}' >> "$out"
   echo "[bench] 6. server ingest and session-update latency: PostgreSQL, one instance"
   start_server "$d/pg1.log" --data "$d/pg1" --database "$base/bench1"
-  "$rel/examples/loadgen" "$(listening "$d/pg1.log")" "$(token_of "$d/pg1.log")" 5 postgres | tee -a "$out"
+  "$rel/examples/loadgen" "$(listening "$d/pg1.log")" "$(token_of "$d/pg1.log")" 4 postgres 3 | tee -a "$out"
   stop_servers
   echo "[bench] 6. server ingest and session-update latency: PostgreSQL, two instances on one database"
   start_server "$d/pg2a.log" --data "$d/pg2" --database "$base/bench2"
   start_server "$d/pg2b.log" --data "$d/pg2" --database "$base/bench2"
-  "$rel/examples/loadgen" "$(listening "$d/pg2a.log"),$(listening "$d/pg2b.log")" "$(token_of "$d/pg2a.log")" 5 postgres | tee -a "$out"
+  "$rel/examples/loadgen" "$(listening "$d/pg2a.log"),$(listening "$d/pg2b.log")" "$(token_of "$d/pg2a.log")" 4 postgres 3 | tee -a "$out"
   stop_servers
   scripts/pg.sh stop "$pg_dir"
   pg_dir=

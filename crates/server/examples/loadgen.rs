@@ -1,10 +1,11 @@
 //! Load generator for the batch endpoint and session updates, on 127.0.0.1.
 //!
-//! `cargo run --release -p reviewtime-server --example loadgen -- URL[,URL…] TOKEN [SECONDS] [STORE]`
-//! Several URLs are instances sharing one database: clients are spread over
-//! them round-robin, and session updates alternate between them. Prints one
-//! JSON line per measurement, tagged with STORE (default `sqlite`) and the
-//! number of instances.
+//! `cargo run --release -p reviewtime-server --example loadgen -- URL[,URL…] TOKEN [SECONDS] [STORE] [RUNS]`
+//! Several URLs are instances sharing one database: requests go to them
+//! round-robin, as a load balancer would send them. Each ingest figure is the
+//! median of RUNS runs (default 3) of SECONDS each (default 5), with every
+//! activity new. Prints one JSON line per measurement, tagged with STORE
+//! (default `sqlite`) and the number of instances.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -13,11 +14,11 @@ use reviewtime_protocol::{
     Activity, ActivityBatch, ActivityKind, BatchAck, PullRef, SessionRecord,
 };
 
-fn batch(client: usize, n: usize) -> ActivityBatch {
+fn batch(run: &str, client: usize, n: usize) -> ActivityBatch {
     ActivityBatch {
         activities: (0..100)
             .map(|i| Activity {
-                id: format!("lg-{client}-{n}-{i}"),
+                id: format!("lg-{run}-{client}-{n}-{i}"),
                 session_id: format!("lg-s-{client}"),
                 at: 1_700_000_000_000 + i as i64,
                 kind: ActivityKind::FileViewed {
@@ -33,7 +34,10 @@ async fn ingest(urls: &[String], token: &str, clients: usize, secs: u64, tag: &s
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let url = format!("{}/api/v1/activities/batch", urls[c % urls.len()]);
+        let urls: Vec<String> = urls
+            .iter()
+            .map(|u| format!("{u}/api/v1/activities/batch"))
+            .collect();
         let token = token.to_string();
         let tag = tag.to_string();
         tasks.push(tokio::spawn(async move {
@@ -41,9 +45,9 @@ async fn ingest(urls: &[String], token: &str, clients: usize, secs: u64, tag: &s
             let mut stored = 0u64;
             let mut n = 0;
             while Instant::now() < deadline {
-                let body = batch(c + 1000 * tag.len(), n);
+                let body = batch(&tag, c, n);
                 let ack: BatchAck = http
-                    .post(&url)
+                    .post(&urls[(c + n) % urls.len()])
                     .bearer_auth(&token)
                     .json(&body)
                     .send()
@@ -73,12 +77,19 @@ async fn main() {
     let token = &args[2];
     let secs: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
     let store = args.get(4).map_or("sqlite", String::as_str);
+    let runs: usize = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(3).max(1);
     let instances = urls.len();
     let tags = format!("\"store\":\"{store}\",\"instances\":{instances}");
-    for (clients, tag) in [(1, "a"), (16, "bb")] {
-        let rate = ingest(&urls, token, clients, secs, tag).await;
+    for clients in [1, 16] {
+        let mut rates = Vec::new();
+        for run in 0..runs {
+            let tag = format!("{clients}c{run}");
+            rates.push(ingest(&urls, token, clients, secs, &tag).await);
+        }
+        rates.sort_by(|a, b| a.total_cmp(b));
+        let (median, min, max) = (rates[rates.len() / 2], rates[0], rates[rates.len() - 1]);
         println!(
-            "{{\"measure\":\"ingest\",{tags},\"clients\":{clients},\"activities_per_sec\":{rate:.0}}}"
+            "{{\"measure\":\"ingest\",{tags},\"clients\":{clients},\"runs\":{runs},\"secs\":{secs},\"activities_per_sec\":{median:.0},\"min\":{min:.0},\"max\":{max:.0}}}"
         );
     }
     let http = reqwest::Client::new();
