@@ -230,7 +230,8 @@ pub struct Engine {
     persist: bool,
     send: Option<Request>,
     wake: Option<UnixMillis>,
-    notify: Option<Status>,
+    /// The status is computed once, when the effect is polled, not per event.
+    notify: Option<UnixMillis>,
 }
 
 impl Engine {
@@ -368,7 +369,7 @@ impl Engine {
         self.start_request(now);
         self.persist = true;
         self.wake = self.poll_timeout();
-        self.notify = Some(self.status(now));
+        self.notify = Some(now);
     }
 
     /// The next effect to perform; `None` when done.
@@ -382,7 +383,8 @@ impl Engine {
         if let Some(at) = self.wake.take() {
             return Some(Effect::Wake { at });
         }
-        self.notify.take().map(|s| Effect::Notify(Box::new(s)))
+        let at = self.notify.take()?;
+        Some(Effect::Notify(Box::new(self.status(at))))
     }
 
     /// When the engine next needs a [`Event::Tick`]: a flush or retry falling

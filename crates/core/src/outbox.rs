@@ -224,6 +224,14 @@ impl Outbox {
         self.activities.get(i)
     }
 
+    /// The activities whose `seq` is in `from..to`, in queue order.
+    pub fn activities_between(&self, from: u64, to: u64) -> impl Iterator<Item = &PendingActivity> {
+        let start = self.activities.partition_point(|a| a.seq < from);
+        self.activities
+            .range(start..)
+            .take_while(move |a| a.seq < to)
+    }
+
     /// Edits session `id`'s pending state: `f` returns whether it stays.
     pub fn edit_session(&mut self, id: &str, f: impl FnOnce(&mut PendingSession) -> bool) {
         let Some(i) = self.sessions.iter().position(|p| p.record.id == id) else {

@@ -282,7 +282,7 @@ struct Sim {
     tabs: BTreeMap<i64, u64>,
     next_tab: i64,
     /// Review actions the content script still holds (it repeats them until answered).
-    unacked: BTreeMap<String, (i64, ActivityKind)>,
+    unacked: BTreeMap<String, (i64, ActivityKind, i64)>,
     /// Actions the worker answered.
     answered: Rc<RefCell<HashSet<String>>>,
     /// Actions the worker answered as queued: each must reach the server.
@@ -435,13 +435,15 @@ impl Sim {
                 verdict: reviewtime_core::protocol::ReviewVerdict::Approve,
             },
         };
-        self.unacked.insert(id.clone(), (tab, kind));
+        // Like the content script, an action keeps the time it was made across repeats.
+        self.unacked
+            .insert(id.clone(), (tab, kind, self.world.now.get()));
         self.deliver_action(id);
     }
 
     /// The content script sends (or repeats) an action; the answer comes once the worker saved it.
     fn deliver_action(&mut self, id: String) {
-        let Some((tab, kind)) = self.unacked.get(&id).cloned() else {
+        let Some((tab, kind, at)) = self.unacked.get(&id).cloned() else {
             return;
         };
         let answered = self.answered.clone();
@@ -450,7 +452,7 @@ impl Sim {
             tab,
             kind,
             client_id: Some(id.clone()),
-            at: None,
+            at: Some(at),
         };
         self.submit(vec![event], move |engine| {
             answered.borrow_mut().insert(id.clone());
