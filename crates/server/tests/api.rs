@@ -160,6 +160,36 @@ async fn activities_are_stored_once_and_conflicts_are_answered(backend: Backend)
         (1, 1, 1)
     );
     assert_eq!(ack.conflicts[0].id, "a2");
+    // An id repeated inside one batch: the first occurrence is stored, the
+    // repeats are compared with it, as if sent one after the other.
+    let mut other = activity("r1");
+    other.at += 9;
+    let ack: BatchAck = c
+        .batch(vec![
+            activity("r1"),
+            activity("r1"),
+            other.clone(),
+            activity("r2"),
+        ])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (ack.accepted, ack.duplicates, ack.conflicts.len()),
+        (2, 1, 1)
+    );
+    let ack: BatchAck = c
+        .batch(vec![other, activity("r1")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (ack.accepted, ack.duplicates, ack.conflicts.len()),
+        (0, 1, 1)
+    );
+    assert_eq!(c.activity_count().await, 5);
 }
 
 async fn every_limit_and_bad_input_gets_a_clear_json_error(backend: Backend) {
@@ -279,6 +309,19 @@ async fn the_beacon_records_ends_with_its_key_and_reads_nothing(backend: Backend
             .status(),
         400
     );
+    // A beacon whose session conflicts with the stored one stores none of itself.
+    let mut clash = session("b1", 3, true);
+    clash.pr.number = 99;
+    let body = json!({"key": p.beacon_key, "sessions": [clash], "activities": [activity("ba2")]});
+    let r = http
+        .post(format!("{}/api/v1/beacon", server.url))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(c.activity_count().await, 1, "the beacon was rolled back");
+    assert_eq!(c.sessions().await[0].revision, 2);
     let wrong = json!({"key": p.token, "sessions": []}).to_string();
     assert_eq!(
         http.post(format!("{}/api/v1/beacon", server.url))
