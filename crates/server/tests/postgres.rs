@@ -487,3 +487,28 @@ async fn health_is_503_while_the_database_does_not_answer_and_200_once_it_does()
     relay.cut();
     db.remove().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_on_an_empty_database_create_the_schema_and_one_user() {
+    let Some(db) = Db::fresh(Backend::Postgres, "start_together").await else {
+        return;
+    };
+    let db = Arc::new(db);
+    let starting: Vec<_> = (0..3)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || start(&db))
+        })
+        .collect();
+    let servers: Vec<_> = starting.into_iter().map(|t| t.join().unwrap()).collect();
+    let pairings: Vec<_> = servers.iter().filter_map(|s| s.pairing.clone()).collect();
+    assert_eq!(pairings.len(), 1, "exactly one instance created `local`");
+    for s in &servers {
+        let c = Client::new(&s.url, &pairings[0].token);
+        assert_eq!(c.get("/api/v1/whoami").await["user"], "local");
+    }
+    drop(servers);
+    if let Ok(db) = Arc::try_unwrap(db) {
+        db.remove().await;
+    }
+}
