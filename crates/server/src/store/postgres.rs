@@ -17,7 +17,7 @@
 //!
 //! Connections come from a deadpool-postgres pool over tokio-postgres; the
 //! hot statements are prepared once per connection (`prepare_cached`).
-//! [`import`] copies an SQLite database in (`migrate`).
+//! [`PgStore::import`] copies an SQLite database in (`migrate`).
 
 mod import;
 
