@@ -65,7 +65,8 @@ enum Command {
         /// The PostgreSQL database to copy into (its schema is created).
         #[arg(long)]
         to: String,
-        /// The SQLite file to copy. Default: the one --database / --data name.
+        /// The SQLite file to copy. Default: --database if it is SQLite,
+        /// else reviewtime.sqlite3 in --data.
         #[arg(long)]
         from: Option<String>,
         /// Replace whatever the target holds (it is emptied first).
@@ -193,9 +194,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Migrate { to, from, force } => {
+            // Without --from: the SQLite database --database names, or else
+            // the one in --data (--database may well be the target already).
             let source = match from {
                 Some(from) => Location::parse(Some(from), &cli.data),
-                None => Location::parse(cli.database.as_deref(), &cli.data),
+                None => match Location::parse(cli.database.as_deref(), &cli.data) {
+                    Ok(Location::Postgres(_)) => Location::parse(None, &cli.data),
+                    other => other,
+                },
             }
             .map_err(|e| e.to_string())?;
             let Location::Sqlite(source) = source else {
