@@ -1,31 +1,86 @@
 // ReviewTime content script: runs on github.com and on the hosts the user adds.
-// It reports which page this is (the background decides whether it is a pull
-// request), visibility, focus and user input, records review actions, and on
-// pagehide sends the session-end beacon it already holds — without waiting on
-// the background, which may be asleep.
+// It reports which page this is (the worker decides whether it is a pull
+// request), visibility, focus and user input, and records review actions in
+// both of GitHub's "Files changed" views: the classic one (/pull/N/files) and
+// the React one (/pull/N/changes).
+//
+// It lives in its own isolated world and leaves nothing the page can see: no
+// attribute, no global in the page's world. Its state is `globalThis.__reviewtime`
+// of the isolated world (tests read it over the DevTools protocol).
+//
+// On pagehide nothing can be counted on but a chrome.storage write: the worker
+// may be asleep (a message is lost) and a page-context beacon to a server on a
+// more private address (the default 127.0.0.1) is refused by Chrome's Local
+// Network Access. So every action the worker has not acknowledged waits in a
+// drop box in chrome.storage.session, which the worker reads when the tab goes
+// away (tabs.onRemoved) and delivers itself. The beacon is kept only where it
+// can arrive, as a back-up.
 (() => {
-  if (globalThis.__reviewtimeLoaded) return; // registered twice (static + dynamic): run once
-  globalThis.__reviewtimeLoaded = true;
+  if (globalThis.__reviewtime) return; // registered twice (static + dynamic): run once
 
+  // ---- Selectors: the one table. Matched on stable attributes and class-name
+  // prefixes (GitHub's CSS-module suffixes change with every build). A selector
+  // that stops matching only loses the action it recognises: session tracking
+  // (page, visibility, focus, input) depends on none of them.
+  const SELECTORS = {
+    // Classic Files view. refined-github source/github-helpers/selectors.ts and
+    // source/features/* (e.g. mark-as-viewed helpers): the Viewed checkbox is
+    // `input.js-reviewed-checkbox` named "viewed" inside the file header, which
+    // carries the path in `data-path`.
+    classicViewed: 'input.js-reviewed-checkbox[name="viewed"], input[type="checkbox"][name="viewed"]',
+    classicFileHeader: '[data-path]',
+    // The review form's verdict radios (values comment / approve / reject); they may
+    // sit outside the <form>, linked by a form= attribute, hence FormData(form, submitter).
+    classicVerdictName: 'pull_request_review[event]',
+    // Inline comment forms: "Add single comment" posts at once (the submitter is
+    // button[name=single_comment]); "Start a review" / "Add review comment" leaves a
+    // pending comment that is published with the review.
+    classicCommentBody: 'textarea[name="comment[body]"]',
+    classicSingleComment: 'button[name="single_comment"]',
+    classicInlineForm: 'form.js-inline-comment-form',
+    // React Files view (/pull/N/changes; refined-github PR #8777 and
+    // source/github-helpers/selectors.ts): each file is a div whose id starts with
+    // "diff-"; its DiffFileHeader holds the path as `[class*="file-name"] code`
+    // wrapped in U+200E/U+200F marks; Viewed is a toggle button with aria-pressed.
+    reactFile: 'div[id^="diff-"]',
+    reactFileName: '[class*="DiffFileHeader"] [class*="file-name"] code, [class*="file-name"] code',
+    reactViewed: 'button[class*="MarkAsViewedButton"]',
+    // The review dialog: role=dialog, opened from the ReviewMenuButton (whose
+    // click is not itself an action); verdicts comment / approve / request changes;
+    // the SubmitReviewButton (or Ctrl/Cmd+Enter) submits, and the dialog closes only
+    // when the review was accepted.
+    reactDialog: 'div[role="dialog"]',
+    reactSubmitReview: '[class*="SubmitReviewButton"]',
+    // Inline comments: the AddCommentEditor, unmounted once its comment was saved.
+    reactCommentEditor: '[class*="AddCommentEditor"]',
+  };
+  const BIDI_MARKS = /[\u200e\u200f]/g;
+
+  const view = { tracking: 'starting', tab: null }; // what tests read, in this world only
+  globalThis.__reviewtime = view;
+  const pageId = crypto.randomUUID().replaceAll('-', '').slice(0, 16);
   let beacon = { url: null, bodies: [] }; // kept current by every answer from the worker
-  let lastUrl = location.href;
   let lastInput = 0;
   const INPUT_EVERY_MS = 15000;
 
   function send(message) {
     return chrome.runtime.sendMessage(message).then((answer) => {
       if (answer && answer.ok) {
-        document.documentElement.dataset.reviewtime = answer.tracked ? 'tracking' : 'idle';
+        view.tracking = answer.tracked ? 'tracking' : 'idle';
+        if (Number.isSafeInteger(answer.tab)) view.tab = answer.tab;
         if ('beacons' in answer) beacon = { url: answer.beacon_url, bodies: answer.beacons };
       } else {
-        document.documentElement.dataset.reviewtime = `error:${answer && answer.error}`;
+        view.tracking = `error:${answer && answer.error}`;
       }
       return answer;
     }).catch(() => { /* the extension was reloaded or the worker is starting: the next report retries */ });
   }
 
+  // A page is its URL without the #hash: line anchors and #diff-… links are not new pages.
+  const pageKey = () => location.href.split('#')[0];
+  let lastKey = pageKey();
   function report() {
-    lastUrl = location.href;
+    lastKey = pageKey();
     return send({ type: 'page', url: location.href, visible: document.visibilityState === 'visible', focused: document.hasFocus() });
   }
 
@@ -36,61 +91,255 @@
     send({ type: 'input', url: location.href });
   }
 
-  // Review actions are kept until the worker acknowledges them: a message can be
-  // lost when the worker is stopped at the wrong moment. Each carries its own id,
+  // ---- Review actions. Each is kept until the worker acknowledges it (a message
+  // is lost when the worker is stopped at the wrong moment) and carries its own id,
   // so a repeat is recorded once.
   const unacked = new Map();
   let retryTimer = null;
   function activity(activity) {
     const id = `cs-${crypto.randomUUID().replaceAll('-', '')}`;
     unacked.set(id, { type: 'activity', id, at: Date.now(), activity, url: location.href });
+    writeDropBox();
     deliver();
   }
   async function deliver(delay = 250) {
     clearTimeout(retryTimer);
+    let acked = false;
     for (const [id, message] of [...unacked]) {
       const answer = await send(message);
-      if (answer && answer.ok) unacked.delete(id);
+      if (answer && answer.ok) { unacked.delete(id); acked = true; }
     }
+    if (acked) writeDropBox();
     if (unacked.size) retryTimer = setTimeout(() => deliver(Math.min(delay * 2, 5000)), delay);
   }
 
-  // In-page navigation (GitHub's Turbo, history API): events where they exist, a cheap poll as the catch-all.
-  const onNavigate = () => { if (location.href !== lastUrl) report(); };
-  for (const ev of ['turbo:load', 'turbo:render', 'pjax:end']) document.addEventListener(ev, onNavigate);
+  // ---- The drop box: chrome.storage.session, opened to content scripts by the
+  // worker (setAccessLevel TRUSTED_AND_UNTRUSTED_CONTEXTS; secrets stay in areas
+  // closed to them). One key per page of a tab: `reviewtime.drop.<tab>.<page>` =
+  // { tab, page, url, closed_at, actions: [activity messages, as sent to the worker] }.
+  // Written when an action is made or acknowledged and at pagehide; removed when
+  // nothing is waiting. Nothing in it is secret: the worker checks each action
+  // as it checks a message. Without a tab id (the worker never answered) there is
+  // nothing to key it by, and the messages' own retries are all there is.
+  let dropKey = null;
+  function writeDropBox(closedAt = null) {
+    const area = chrome.storage && chrome.storage.session;
+    if (!area || view.tab === null) return;
+    const key = `reviewtime.drop.${view.tab}.${pageId}`;
+    try {
+      if (dropKey && dropKey !== key) area.remove(dropKey).catch(() => {});
+      dropKey = key;
+      if (!unacked.size && closedAt === null) { area.remove(key).catch(() => {}); return; }
+      if (!unacked.size) return; // closing with nothing waiting: the worker's own close ends the session
+      area.set({ [key]: { tab: view.tab, page: pageId, url: location.href, closed_at: closedAt, actions: [...unacked.values()] } }).catch(() => {});
+    } catch { /* the area is closed to content scripts (worker not updated yet): the messages' retries remain */ }
+  }
+
+  // ---- Navigation: GitHub's Turbo pages, its React pages (soft-nav:*), the
+  // Navigation API where the browser has it, history; a cheap poll as the back-stop.
+  const onNavigate = () => { if (pageKey() !== lastKey) report(); };
+  if (globalThis.navigation && typeof navigation.addEventListener === 'function') {
+    navigation.addEventListener('navigatesuccess', onNavigate);
+    navigation.addEventListener('currententrychange', onNavigate);
+  }
+  for (const ev of ['turbo:load', 'turbo:render', 'soft-nav:react-done', 'soft-nav:end', 'pjax:end']) document.addEventListener(ev, onNavigate);
   window.addEventListener('popstate', onNavigate);
-  setInterval(() => { if (location.href !== lastUrl) report(); }, 500);
+  setInterval(onNavigate, 500);
   document.addEventListener('visibilitychange', report);
   window.addEventListener('focus', report);
   window.addEventListener('blur', report);
-  window.addEventListener('pageshow', (e) => { if (e.persisted) report(); }); // back/forward cache restore
+  window.addEventListener('pageshow', (e) => {
+    if (!e.persisted) return;
+    report(); // back/forward cache restore: this page lives again
+    writeDropBox();
+  });
   for (const ev of ['keydown', 'mousedown', 'scroll', 'mousemove']) window.addEventListener(ev, onInput, { passive: true, capture: true });
 
-  // Review actions, recognised from GitHub's forms.
+  const matches = (el, selector) => el instanceof Element && el.matches(selector);
+  const closest = (el, selector) => (el instanceof Element ? el.closest(selector) : null);
+
+  // ---- Classic Files view (and the Conversation tab's comment form).
+  const CLASSIC_VERDICTS = { approve: 'approve', reject: 'request_changes', comment: 'comment' };
+  let pendingComments = 0; // "Start a review" comments, published with the review
   document.addEventListener('submit', (e) => {
     const form = e.target;
     if (!(form instanceof HTMLFormElement)) return;
-    const verdict = form.querySelector('input[name="pull_request_review[event]"]:checked');
-    if (verdict) {
-      const map = { approve: 'approve', reject: 'request_changes', comment: 'comment' };
-      activity({ type: 'review_submitted', verdict: map[verdict.value] || 'comment' });
-    } else if (form.querySelector('textarea[name="comment[body]"]')) {
-      activity({ type: 'comment_posted' });
+    let data;
+    try { data = new FormData(form, e.submitter || undefined); } catch { data = new FormData(form); }
+    const verdict = data.get(SELECTORS.classicVerdictName);
+    if (verdict !== null) {
+      activity({ type: 'review_submitted', verdict: CLASSIC_VERDICTS[verdict] || 'comment' });
+      for (; pendingComments > 0; pendingComments--) activity({ type: 'comment_posted' });
+      return;
     }
+    if (!form.querySelector(SELECTORS.classicCommentBody)) return;
+    const inline = matches(form, SELECTORS.classicInlineForm) || form.querySelector(SELECTORS.classicSingleComment);
+    if (!inline || data.has('single_comment')) activity({ type: 'comment_posted' });
+    else pendingComments++;
   }, true);
   document.addEventListener('change', (e) => {
     const box = e.target;
-    if (box instanceof HTMLInputElement && box.type === 'checkbox' && box.name === 'viewed' && box.checked) {
-      const file = box.closest('[data-path]');
-      activity({ type: 'file_viewed', path: file ? file.getAttribute('data-path') : null });
+    if (box instanceof HTMLInputElement && matches(box, SELECTORS.classicViewed) && box.checked) {
+      const header = closest(box, SELECTORS.classicFileHeader);
+      activity({ type: 'file_viewed', path: header ? header.getAttribute('data-path') : null });
     }
   }, true);
 
-  // The closing tab still reports: text/plain needs no CORS preflight and no header.
-  // The worker computed the end as of its last answer; bring its times up to now.
+  // ---- React Files view.
+  function reactPath(file) {
+    const code = file && file.querySelector(SELECTORS.reactFileName);
+    const path = code ? code.textContent.replace(BIDI_MARKS, '').trim() : '';
+    return path || null;
+  }
+  // Viewed: recorded once per not-viewed → viewed transition of a file, whether
+  // React updates the button in place (attribute change) or renders a new one.
+  const viewedState = new Map(); // file id -> aria-pressed last seen ('true' / 'false')
+  function checkViewed(button, before) {
+    const file = closest(button, SELECTORS.reactFile);
+    if (!file || !button.isConnected) return;
+    const now = button.getAttribute('aria-pressed');
+    const was = before ?? viewedState.get(file.id);
+    viewedState.set(file.id, now);
+    if (now === 'true' && was === 'false') activity({ type: 'file_viewed', path: reactPath(file) });
+  }
+  function afterViewedClick(fileId) {
+    for (const ms of [0, 50, 250, 1000, 3000]) {
+      setTimeout(() => {
+        const file = document.getElementById(fileId);
+        const button = file && file.querySelector(SELECTORS.reactViewed);
+        if (button) checkViewed(button);
+      }, ms);
+    }
+  }
+
+  // The review dialog and inline comment editors: what the user asked for is
+  // recorded only once the element goes away (the dialog closes, the editor
+  // unmounts) — a validation error keeps it open and records nothing; closing it
+  // with Escape or Cancel withdraws the attempt.
+  const attempts = new Map(); // element -> { record, until }
+  function attempt(element, record) {
+    attempts.set(element, { record, until: Date.now() + 15000 });
+    settleSoon();
+  }
+  const gone = (el) => !el.isConnected || el.hidden || el.closest('[hidden]') !== null || el.getClientRects().length === 0;
+  function settle() {
+    for (const [el, a] of attempts) {
+      if (gone(el)) { attempts.delete(el); a.record(); } else if (Date.now() > a.until) attempts.delete(el);
+    }
+  }
+  let settleTimer = null;
+  function settleSoon() {
+    if (settleTimer !== null) return;
+    const tick = () => {
+      settle();
+      settleTimer = attempts.size ? setTimeout(tick, 100) : null;
+    };
+    settleTimer = setTimeout(tick, 0);
+  }
+  function withdraw(element) {
+    for (const el of [...attempts.keys()]) if (el === element || el.contains(element) || element.contains(el)) attempts.delete(el);
+  }
+
+  function reviewVerdict(dialog) {
+    const checked = dialog.querySelector('input[type="radio"]:checked');
+    const words = checked ? `${checked.value} ${checked.labels && checked.labels[0] ? checked.labels[0].textContent : ''}`.toLowerCase() : '';
+    if (/approve/.test(words)) return 'approve';
+    if (/request|reject|changes/.test(words)) return 'request_changes';
+    return 'comment';
+  }
+  function submitReview(dialog) {
+    const verdict = reviewVerdict(dialog);
+    attempt(dialog, () => {
+      activity({ type: 'review_submitted', verdict });
+      for (; pendingComments > 0; pendingComments--) activity({ type: 'comment_posted' });
+    });
+  }
+  // An inline comment: "Comment" / "Add single comment" posts it; "Start a review" /
+  // "Add review comment" leaves it pending until the review is submitted.
+  const PENDING_WORDS = /start a review|add review comment|add to review|review comment/i;
+  function submitComment(editor, button) {
+    const words = button ? `${button.textContent} ${button.getAttribute('aria-label') || ''}` : '';
+    if (/cancel/i.test(words)) return;
+    const pending = PENDING_WORDS.test(words);
+    attempt(editor, () => { if (pending) pendingComments++; else activity({ type: 'comment_posted' }); });
+  }
+  const primaryButton = (editor) => editor.querySelector('button[type="submit"], button[data-variant="primary"]');
+
+  document.addEventListener('click', (e) => {
+    const target = e.target instanceof Element ? e.target : null;
+    if (!target) return;
+    const viewed = closest(target, SELECTORS.reactViewed);
+    if (viewed) {
+      const file = closest(viewed, SELECTORS.reactFile);
+      if (file && file.id) { viewedState.set(file.id, viewed.getAttribute('aria-pressed')); afterViewedClick(file.id); }
+      return;
+    }
+    const submit = closest(target, SELECTORS.reactSubmitReview);
+    const dialog = closest(target, SELECTORS.reactDialog);
+    if (submit && dialog) { submitReview(dialog); return; }
+    const editor = closest(target, SELECTORS.reactCommentEditor);
+    const button = closest(target, 'button');
+    if (editor && button) {
+      if (/cancel/i.test(button.textContent)) withdraw(editor);
+      else if (button.type === 'submit' || button.dataset.variant === 'primary') submitComment(editor, button);
+      return;
+    }
+    if (dialog && button && !submit) withdraw(dialog); // Cancel / Close
+  }, true);
+  document.addEventListener('keydown', (e) => {
+    const target = e.target instanceof Element ? e.target : null;
+    if (!target) return;
+    if (e.key === 'Escape') {
+      const open = closest(target, `${SELECTORS.reactDialog}, ${SELECTORS.reactCommentEditor}`);
+      if (open) withdraw(open);
+      return;
+    }
+    if (e.key !== 'Enter' || !(e.ctrlKey || e.metaKey)) return;
+    const dialog = closest(target, SELECTORS.reactDialog);
+    if (dialog && dialog.querySelector(SELECTORS.reactSubmitReview)) { submitReview(dialog); return; }
+    const editor = closest(target, SELECTORS.reactCommentEditor);
+    if (editor) submitComment(editor, primaryButton(editor));
+  }, true);
+
+  // Attribute changes catch Viewed toggled without a click (keyboard shortcuts).
+  try {
+    new MutationObserver((records) => {
+      for (const r of records) {
+        if (r.type === 'attributes' && matches(r.target, SELECTORS.reactViewed)) checkViewed(r.target, r.oldValue);
+      }
+      if (attempts.size) settle();
+    }).observe(document.documentElement, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-pressed', 'hidden', 'open'], attributeOldValue: true });
+  } catch { /* no observer: clicks still record Viewed, the settle timer still runs */ }
+
+  // ---- Leaving the page.
+  // Where the address of the page and of the server say a page-context request can
+  // arrive (Local Network Access: never towards a more private address space; mixed
+  // content: no http:// from an https page but to loopback). Judged from the names
+  // alone: a host name is taken for public, so the beacon is never counted on.
+  const SPACE_RANK = { public: 0, local: 1, loopback: 2 };
+  function addressSpace(hostname) {
+    const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    if (h === 'localhost' || h.endsWith('.localhost') || /^127\./.test(h) || h === '::1') return 'loopback';
+    if (/^10\./.test(h) || /^192\.168\./.test(h) || /^172\.(1[6-9]|2\d|3[01])\./.test(h) || /^169\.254\./.test(h)
+      || /^f[cd][0-9a-f]{2}:/.test(h) || /^fe80:/.test(h) || h.endsWith('.local') || h.endsWith('.internal')) return 'local';
+    return 'public';
+  }
+  function beaconCanArrive(url) {
+    let target;
+    try { target = new URL(url); } catch { return false; }
+    const from = addressSpace(location.hostname);
+    const to = addressSpace(target.hostname);
+    if (SPACE_RANK[to] > SPACE_RANK[from]) return false;
+    if (location.protocol === 'https:' && target.protocol !== 'https:' && to !== 'loopback') return false;
+    return true;
+  }
+
   window.addEventListener('pagehide', () => {
-    if (!beacon.url) return;
     const now = Date.now();
+    writeDropBox(now);
+    if (!beacon.url || !beaconCanArrive(beacon.url)) return;
+    // text/plain needs no CORS preflight and no header. The worker computed the
+    // end as of its last answer; bring its times up to now.
     beacon.bodies.forEach((body, i) => {
       if (i === 0) {
         try {

@@ -2,7 +2,7 @@
 // messages, and an open popup that costs nothing while nothing happens.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { api, extensionPage, setupEnv, startGitHubLike, stopServiceWorker, until } from './lib.mjs';
+import { api, extensionPage, setupEnv, startGitHubLike, stopServiceWorker, until, untilTracking } from './lib.mjs';
 
 let site;
 before(async () => { site = await startGitHubLike(); });
@@ -36,7 +36,7 @@ test('a worker woken cold by bursts of messages and review actions records every
   const env = await setupEnv(t, site);
   const page = await env.context.newPage();
   await page.goto(`${site.origin}/octo/widgets/pull/1`);
-  await until(async () => (await page.getAttribute('html', 'data-reviewtime')) === 'tracking');
+  await untilTracking(page);
   const run = await inContentScript(env.context, page);
   const TRIALS = 100;
   const acknowledged = [];

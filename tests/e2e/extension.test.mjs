@@ -3,7 +3,7 @@
 // options setting like an Enterprise host.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { api, cleanup, engineState, extensionPage, launchExtension, pair, parsePairing, send, startFaultProxy, startGitHubLike, startServer, stopServiceWorker, until } from './lib.mjs';
+import { api, cleanup, engineState, extensionPage, launchExtension, pair, parsePairing, send, startFaultProxy, startGitHubLike, startServer, stopServiceWorker, until, untilTracking } from './lib.mjs';
 
 let site;
 before(async () => { site = await startGitHubLike(); });
@@ -31,7 +31,7 @@ async function setup(t) {
 async function openPr(context, path = '/octo/widgets/pull/1') {
   const page = await context.newPage();
   await page.goto(`${site.origin}${path}`);
-  await until(async () => (await page.getAttribute('html', 'data-reviewtime')) === 'tracking');
+  await untilTracking(page);
   return page;
 }
 

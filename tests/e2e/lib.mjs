@@ -62,13 +62,16 @@ export async function startPageServer(pages) {
   return { origin, stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }) };
 }
 
-/** Launches headless Chromium with the unpacked extension from dist/. */
-export async function launchExtension(profile = scratch('profile')) {
+/**
+ * Launches headless Chromium with the unpacked extension from dist/; `args` adds
+ * flags (e.g. the ones that serve https://github.com locally, see github.mjs).
+ */
+export async function launchExtension(profile = scratch('profile'), { args = [] } = {}) {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: [`--disable-extensions-except=${dist}`, `--load-extension=${dist}`, '--no-sandbox', '--disable-gpu',
-      '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
+      '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic', ...args],
   });
   let [sw] = context.serviceWorkers();
   if (!sw) sw = await context.waitForEvent('serviceworker', { timeout: 15000 });
@@ -91,6 +94,57 @@ export function send(page, message) {
 async function workerTargets(cdp) {
   const { targetInfos } = await cdp.send('Target.getTargets');
   return targetInfos.filter((t) => t.type === 'service_worker' && t.url.startsWith('chrome-extension://'));
+}
+
+const isolatedWorlds = new WeakMap();
+
+/**
+ * Evaluates `expression` in the content script's isolated world of `page` (the
+ * 'ReviewTime' context of its main frame), where the content script keeps its
+ * state: nothing of it is visible to the page. Resolves to undefined while the
+ * content script has not run yet.
+ */
+export async function inIsolatedWorld(page, expression) {
+  let world = isolatedWorlds.get(page);
+  if (!world) {
+    const cdp = await page.context().newCDPSession(page);
+    const contexts = new Map();
+    cdp.on('Runtime.executionContextCreated', ({ context }) => {
+      if (context.name === 'ReviewTime' && context.auxData && context.auxData.type === 'isolated') contexts.set(context.id, context);
+    });
+    cdp.on('Runtime.executionContextDestroyed', ({ executionContextId }) => contexts.delete(executionContextId));
+    cdp.on('Runtime.executionContextsCleared', () => contexts.clear());
+    await cdp.send('Runtime.enable');
+    const { frameTree } = await cdp.send('Page.getFrameTree');
+    world = { cdp, contexts, mainFrame: frameTree.frame.id };
+    isolatedWorlds.set(page, world);
+  }
+  const ctx = [...world.contexts.values()].reverse().find((c) => c.auxData.frameId === world.mainFrame);
+  if (!ctx) return undefined;
+  const { result, exceptionDetails } = await world.cdp.send('Runtime.evaluate', { contextId: ctx.id, awaitPromise: true, returnByValue: true, expression });
+  if (exceptionDetails) {
+    if (/Cannot find context/.test(exceptionDetails.text)) return undefined;
+    throw new Error(`${exceptionDetails.text} ${exceptionDetails.exception ? exceptionDetails.exception.description : ''}`);
+  }
+  return result.value;
+}
+
+/**
+ * What the content script of `page` last heard from the worker: 'tracking' (a
+ * pull request with an open session), 'idle', 'error:…', or undefined before it ran.
+ */
+export async function tracking(page) {
+  try {
+    return await inIsolatedWorld(page, "globalThis.__reviewtime && globalThis.__reviewtime.tracking");
+  } catch (e) {
+    if (/context|Target closed|detached/i.test(String(e))) return undefined; // navigating
+    throw e;
+  }
+}
+
+/** Waits until the content script of `page` says its session is open. */
+export function untilTracking(page, ms = 10000) {
+  return until(async () => (await tracking(page)) === 'tracking', ms);
 }
 
 /** Stops the extension's service worker through the DevTools protocol and waits until it is gone. */
@@ -331,7 +385,7 @@ export async function setupEnv(t, site, { profile } = {}) {
 export async function reviewPr(context, site, { close = true, comments = 1, leave = 'close' } = {}) {
   const page = await context.newPage();
   await page.goto(`${site.origin}/octo/widgets/pull/1`);
-  await until(async () => (await page.getAttribute('html', 'data-reviewtime')) === 'tracking');
+  await untilTracking(page);
   for (let i = 0; i < comments; i++) await page.click('#comment');
   if (close) {
     await new Promise((r) => setTimeout(r, 300));

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { api, cleanup, launchExtension, pair, parsePairing, root, startGitHubLike, startServer, until } from './lib.mjs';
+import { api, cleanup, launchExtension, pair, parsePairing, root, startGitHubLike, startServer, until, untilTracking } from './lib.mjs';
 
 const base = process.env.REVIEWTIME_TEST_PG;
 const required = Boolean(process.env.REVIEWTIME_REQUIRE_PG);
@@ -81,7 +81,7 @@ test('a PR reviewed through two instances on PostgreSQL is stored once, Complete
 
   const pr = await browser.context.newPage();
   await pr.goto(`${site.origin}/octo/widgets/pull/1`);
-  await until(async () => (await pr.getAttribute('html', 'data-reviewtime')) === 'tracking');
+  await untilTracking(pr);
   await pr.click('#comment');
   await pr.check('#viewed');
   await pr.click('#review');
