@@ -481,9 +481,6 @@ pub trait Store: Send + Sync {
         user: UserId,
         filter: &ActivityFilter,
     ) -> Result<ActivityPage, StoreError>;
-
-    /// Row counts of every table.
-    async fn counts(&self) -> Result<Counts, StoreError>;
 }
 
 #[cfg(test)]

@@ -742,9 +742,4 @@ impl Store for PgStore {
             total: to_u64("count", total)?,
         })
     }
-
-    async fn counts(&self) -> Result<Counts, StoreError> {
-        let client = self.client().await?;
-        counts(&client).await
-    }
 }

@@ -15,7 +15,7 @@ use reviewtime_protocol::{BatchAck, PullRef, SessionRecord};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    conflicts, supersedes, ActivityFilter, ActivityPage, Backend, BeaconWrite, Counts, NewActivity,
+    conflicts, supersedes, ActivityFilter, ActivityPage, Backend, BeaconWrite, NewActivity,
     NewCredential, RepoTotal, SessionFilter, SessionPage, SessionStatus, SessionWrite, Store,
     StoreError, TotalsRows, UserId, DAY_MS,
 };
@@ -572,23 +572,6 @@ impl Store for SqliteStore {
             Ok(ActivityPage {
                 activities,
                 total: to_u64("count", total)?,
-            })
-        })
-        .await
-    }
-
-    async fn counts(&self) -> Result<Counts, StoreError> {
-        self.run(|conn| {
-            let n = |table: &str| -> Result<u64, StoreError> {
-                let n: i64 =
-                    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
-                to_u64("count", n)
-            };
-            Ok(Counts {
-                users: n("users")?,
-                tokens: n("tokens")?,
-                sessions: n("sessions")?,
-                activities: n("activities")?,
             })
         })
         .await
