@@ -16,7 +16,7 @@ use crate::batch;
 use crate::classify::{classify_status, StatusClass};
 use crate::dead_letter::{DeadLetter, DeadPayload};
 use crate::outbox::Retry;
-use crate::session::{PrPage, TabId, TabSession};
+use crate::session::{pr_key, PrPage, Report, TabId};
 use crate::state::{Auth, InFlight, InFlightItems, Link, State};
 use crate::status::Status;
 use crate::UnixMillis;
@@ -89,7 +89,21 @@ pub enum Event {
         /// Whether the page has focus.
         focused: bool,
     },
-    /// The user typed, clicked or scrolled in a tab.
+    /// Chrome or the page says `tab` shows `page` (a PR, or `None` for any
+    /// other page), without saying anything of visibility or focus: a tab
+    /// the worker lost track of, found again through a message's sender.
+    Shows {
+        /// The tab.
+        tab: TabId,
+        /// The pull request, or `None`.
+        page: Option<PrPage>,
+    },
+    /// A new browser run (the browser started, or restarted after a quit or
+    /// crash): sessions of the last run end at their last confirmed moment,
+    /// and tab ids, focus and idle state are forgotten.
+    BrowserStarted,
+    /// The user typed, clicked or scrolled in a tab: a sign of presence only
+    /// if the tab is the visible front tab.
     UserInput {
         /// The tab.
         tab: TabId,
@@ -118,7 +132,8 @@ pub enum Event {
         /// The new state.
         state: IdleState,
     },
-    /// The focused window's active tab changed; `None` when Chrome lost focus.
+    /// The active tab of the focused window, from Chrome (`tabs.onActivated`,
+    /// `windows.onFocusChanged`); `None` when Chrome has no focus.
     WindowFocus {
         /// The tab, if any.
         tab: Option<TabId>,
@@ -292,47 +307,47 @@ impl Engine {
                 visible,
                 focused,
             } => self.on_page(tab, page, visible, focused, now),
-            Event::UserInput { tab } => {
-                if let Some(s) = self.state.tabs.get_mut(&tab) {
-                    s.last_activity_at = now;
+            Event::Shows { tab, page } => {
+                if !self.tab_closed(tab) {
+                    let mut reviews = std::mem::take(&mut self.state.reviews);
+                    let reports = reviews.shows(tab, page, now, &mut || self.next_id("s"));
+                    self.state.reviews = reviews;
+                    self.queue_reports(reports, now);
                 }
             }
+            Event::BrowserStarted => {
+                let reports = self.state.reviews.new_browser_run();
+                self.queue_reports(reports, now);
+            }
+            Event::UserInput { tab } => self.state.reviews.input(tab, now),
             Event::Activity {
                 tab,
                 kind,
                 client_id,
                 at,
             } => self.on_activity(tab, kind, client_id, at, now),
-            Event::TabClosed { tab } => self.handle_closed(tab, now),
-            Event::Idle { state } => {
-                self.state.user_idle = state != IdleState::Active;
-                if state == IdleState::Active {
-                    for s in self.state.tabs.values_mut() {
-                        if s.visible {
-                            s.last_activity_at = now;
-                        }
-                    }
-                }
+            Event::TabClosed { tab } => {
+                let reports = self.state.reviews.tab_closed(tab, now);
+                self.queue_reports(reports, now);
             }
-            Event::WindowFocus { tab } => self.state.focused_tab = tab,
+            Event::Idle { state } => {
+                let reports = self.state.reviews.idle(state != IdleState::Active, now);
+                self.queue_reports(reports, now);
+            }
+            Event::WindowFocus { tab } => {
+                let reports = self.state.reviews.front(tab, now);
+                self.queue_reports(reports, now);
+            }
             Event::Alarm => {
+                self.state.reviews.alarm(now);
                 self.refresh_open_sessions(now);
                 self.state.flush_requested = true;
                 self.probe_now(now);
             }
             Event::Tick => {}
             Event::OpenTabs { tabs } => {
-                let open: HashSet<TabId> = tabs.into_iter().collect();
-                let gone: Vec<TabId> = self
-                    .state
-                    .tabs
-                    .keys()
-                    .filter(|t| !open.contains(t))
-                    .copied()
-                    .collect();
-                for tab in gone {
-                    self.handle_closed(tab, now);
-                }
+                let reports = self.state.reviews.open_tabs(&tabs, now);
+                self.queue_reports(reports, now);
             }
             Event::Rejected => self.state.rejected_inputs += 1,
             Event::Online => {
@@ -365,7 +380,6 @@ impl Engine {
                 self.state.dead.take(id.as_deref());
             }
         }
-        self.reconcile_active(now);
         self.start_request(now);
         self.persist = true;
         self.wake = self.poll_timeout();
@@ -391,11 +405,7 @@ impl Engine {
     /// due, an idle session to end, an in-flight request to presume lost.
     pub fn poll_timeout(&self) -> Option<UnixMillis> {
         let st = &self.state;
-        let idle = st
-            .tabs
-            .values()
-            .map(|s| s.idle_deadline(st.config.idle_limit_ms))
-            .min();
+        let idle = st.reviews.next_deadline(st.config.idle_limit_ms);
         let in_flight = st.in_flight.as_ref().map(|f| f.expires_at);
         let send = if st.in_flight.is_none() {
             self.next_send_at()
@@ -407,7 +417,7 @@ impl Engine {
 
     /// The session in `tab` as if it ended at `now`, for the content script's beacon.
     pub fn beacon_preview(&self, tab: TabId, now: UnixMillis) -> Option<BeaconPreview> {
-        let mut s = self.state.tabs.get(&tab)?.clone();
+        let mut s = self.state.reviews.session_of(tab)?.clone();
         s.set_active(false, now);
         let session = s.record(now, true);
         // The end is what must land at once; the newest few activities ride along.
@@ -456,22 +466,12 @@ impl Engine {
         )
     }
 
-    /// Ends sessions idle past the limit and forgets an in-flight marker past its expiry.
+    /// Ends sessions idle past the limit (at their last sign of the user) and
+    /// forgets an in-flight marker past its expiry.
     fn settle(&mut self, now: UnixMillis) {
         let limit = self.state.config.idle_limit_ms;
-        let idle: Vec<(TabId, UnixMillis)> = self
-            .state
-            .tabs
-            .iter()
-            .filter(|(_, s)| s.idle_deadline(limit) <= now)
-            .map(|(t, s)| (*t, s.idle_deadline(limit)))
-            .collect();
-        for (tab, at) in idle {
-            self.end_session(tab, at);
-        }
-        self.state
-            .closed_tabs
-            .retain(|_, at| now - *at < CLOSED_TAB_MEMORY_MS);
+        let reports = self.state.reviews.settle(now, limit, CLOSED_TAB_MEMORY_MS);
+        self.queue_reports(reports, now);
         if self
             .state
             .in_flight
@@ -494,49 +494,37 @@ impl Engine {
         if self.tab_closed(tab) {
             return;
         }
-        if focused {
-            self.state.focused_tab = Some(tab);
-        } else if self.state.focused_tab == Some(tab) {
-            self.state.focused_tab = None;
+        // A switch between the PR's views (Conversation, Files…) is an activity.
+        let switched = page.as_ref().and_then(|p| {
+            let before = self.state.reviews.sessions.get(&pr_key(&p.pr))?;
+            (p.tab.is_some() && p.tab != before.view)
+                .then_some(p.tab)
+                .flatten()
+        });
+        let mut reviews = std::mem::take(&mut self.state.reviews);
+        let reports = reviews.page(tab, page, visible, focused, now, &mut || self.next_id("s"));
+        self.state.reviews = reviews;
+        self.queue_reports(reports, now);
+        if let Some(view) = switched {
+            self.on_activity(
+                tab,
+                ActivityKind::TabSwitched { tab: view },
+                None,
+                None,
+                now,
+            );
         }
-        let same_pr = match (self.state.tabs.get(&tab), &page) {
-            (Some(s), Some(p)) => s.pr == p.pr,
-            _ => false,
-        };
-        if !same_pr {
-            self.end_session(tab, now);
-        }
-        let Some(page) = page else { return };
-        if same_pr {
-            let mut switched = None;
-            if let Some(s) = self.state.tabs.get_mut(&tab) {
-                s.visible = visible;
-                if visible {
-                    s.last_activity_at = now;
-                }
-                if page.tab.is_some() && page.tab != s.page_tab {
-                    s.page_tab = page.tab;
-                    switched = page.tab;
-                }
-            }
-            if let Some(t) = switched {
-                self.on_activity(tab, ActivityKind::TabSwitched { tab: t }, None, None, now);
-            }
-            return;
-        }
-        let id = self.next_id("s");
-        let mut session = TabSession::start(id, &page, visible, now);
-        let record = session.record(now, false);
-        self.state.tabs.insert(tab, session);
-        self.queue_session(record, now);
     }
 
-    fn handle_closed(&mut self, tab: TabId, now: UnixMillis) {
-        if self.state.focused_tab == Some(tab) {
-            self.state.focused_tab = None;
+    fn queue_reports(&mut self, reports: Vec<Report>, now: UnixMillis) {
+        for r in reports {
+            let ended = r.record.ended_at.is_some();
+            self.queue_session(r.record, now, r.urgent);
+            if ended {
+                // The session's actions go along with its end.
+                self.state.flush_requested = true;
+            }
         }
-        self.end_session(tab, now);
-        self.state.closed_tabs.insert(tab, now);
     }
 
     /// The outbox items changed since the last call, for a shell that stores
@@ -551,10 +539,12 @@ impl Engine {
         &mut self.state
     }
 
-    /// A report from a tab already closed (its last message raced the close) is refused:
-    /// it would open a session no close will ever end. Chrome never reuses tab ids.
+    /// A report from a tab already closed in this browser run (its last message
+    /// raced the close) is refused: it would open a session no close will end.
+    /// Chrome does not reuse tab ids within a run; across runs it does, and a
+    /// new run forgets them ([`Event::BrowserStarted`]).
     fn tab_closed(&mut self, tab: TabId) -> bool {
-        let closed = self.state.closed_tabs.contains_key(&tab);
+        let closed = self.state.reviews.closed(tab);
         if closed {
             self.state.rejected_inputs += 1;
         }
@@ -569,10 +559,13 @@ impl Engine {
         at: Option<UnixMillis>,
         now: UnixMillis,
     ) {
-        let Some((session_id, started_at)) = self.state.tabs.get_mut(&tab).map(|s| {
-            s.last_activity_at = now;
-            (s.id.clone(), s.started_at)
-        }) else {
+        self.state.reviews.input(tab, now);
+        let Some((session_id, started_at)) = self
+            .state
+            .reviews
+            .session_of(tab)
+            .map(|s| (s.id.clone(), s.started_at))
+        else {
             self.state.rejected_inputs += 1;
             return;
         };
@@ -604,9 +597,14 @@ impl Engine {
 
     /// Queues a session state; refused (and counted, shown in the popup) only
     /// when the outbox is full and the session is not already queued.
-    fn queue_session(&mut self, record: SessionRecord, now: UnixMillis) {
+    fn queue_session(&mut self, record: SessionRecord, now: UnixMillis, urgent: bool) {
         let cap = self.state.config.max_outbox_sessions;
-        if self.state.outbox.queue_session(record, now, cap).is_err() {
+        if self
+            .state
+            .outbox
+            .queue_session(record, now, cap, urgent)
+            .is_err()
+        {
             self.state.refused_sessions += 1;
             self.state.last_error = Some(format!(
                 "the sync queue is full ({cap} sessions waiting): newer sessions are not recorded"
@@ -630,40 +628,18 @@ impl Engine {
         }
     }
 
-    /// Ends the session in `tab` at `at` and sends its end at once, ahead of everything else.
-    fn end_session(&mut self, tab: TabId, at: UnixMillis) {
-        let Some(mut s) = self.state.tabs.remove(&tab) else {
-            return;
-        };
-        s.set_active(false, at);
-        // Skip the revision a beacon preview may have used: the worker's own end,
-        // computed here with full knowledge, supersedes the content script's.
-        s.revision += 1;
-        let record = s.record(at, true);
-        self.queue_session(record, at);
-        self.state.flush_requested = true;
-    }
-
     /// Sessions in progress report their wall and active time to the dashboard
     /// every few minutes; their start and end go at once anyway.
     fn refresh_open_sessions(&mut self, now: UnixMillis) {
         let mut records = Vec::new();
-        for s in self.state.tabs.values_mut() {
+        for s in self.state.reviews.sessions.values_mut() {
             if now - s.reported_at >= PROGRESS_REPORT_MS {
                 s.reported_at = now;
                 records.push(s.record(now, false));
             }
         }
         for r in records {
-            self.queue_session(r, now);
-        }
-    }
-
-    fn reconcile_active(&mut self, now: UnixMillis) {
-        let focused = self.state.focused_tab;
-        let idle = self.state.user_idle;
-        for (tab, s) in self.state.tabs.iter_mut() {
-            s.set_active(s.visible && focused == Some(*tab) && !idle, now);
+            self.queue_session(r, now, false);
         }
     }
 
@@ -710,7 +686,7 @@ impl Engine {
             Link::Unreachable { probe_at, .. } => probe_at,
         };
         let sessions = st.outbox.sessions().iter().map(|p| {
-            if p.record.ended_at.is_some() {
+            if p.urgent {
                 p.retry.retry_at
             } else {
                 self.due_at(p.queued_at, &p.retry, false)
@@ -750,7 +726,12 @@ impl Engine {
         let sessions = self.state.outbox.sessions();
         let session = sessions
             .iter()
-            .find(|p| p.record.ended_at.is_some() && p.retry.retry_at <= now)
+            .find(|p| p.urgent && p.record.ended_at.is_some() && p.retry.retry_at <= now)
+            .or_else(|| {
+                sessions
+                    .iter()
+                    .find(|p| p.urgent && p.retry.retry_at <= now)
+            })
             .or_else(|| {
                 sessions
                     .iter()
@@ -1191,7 +1172,7 @@ impl Engine {
     fn retry_dead(&mut self, id: Option<&str>, now: UnixMillis) {
         for entry in self.state.dead.take(id) {
             match entry.payload {
-                DeadPayload::Session { record } => self.queue_session(record, now),
+                DeadPayload::Session { record } => self.queue_session(record, now, true),
                 DeadPayload::Activities { items } => {
                     for a in items {
                         if !self.state.outbox.contains_activity(&a.id) {

@@ -38,6 +38,9 @@ pub struct PendingSession {
     pub queued_at: UnixMillis,
     /// Retry state.
     pub retry: Retry,
+    /// A session's start or end: sent at once, not after the batching delay.
+    #[serde(default)]
+    pub urgent: bool,
 }
 
 /// An activity waiting to be sent.
@@ -143,10 +146,12 @@ impl Outbox {
         record: SessionRecord,
         now: UnixMillis,
         cap: usize,
+        urgent: bool,
     ) -> Result<(), Full> {
         if let Some(p) = self.sessions.iter_mut().find(|p| p.record.id == record.id) {
             if record.revision > p.record.revision {
                 p.record = record;
+                p.urgent |= urgent;
                 self.changes.insert(ItemKey::Session(p.record.id.clone()));
             }
             return Ok(());
@@ -165,6 +170,7 @@ impl Outbox {
                 record,
                 queued_at: now,
                 retry: Retry::default(),
+                urgent,
             },
         );
         Ok(())

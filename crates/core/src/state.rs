@@ -1,15 +1,13 @@
 //! The persisted snapshot: one serialisable, versioned value that the shell
 //! loads on every wake and saves after every change.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::dead_letter::DeadLetters;
 use crate::outbox::Outbox;
 use crate::rng::SplitMix64;
-use crate::session::{TabId, TabSession};
+use crate::session::Reviews;
 use crate::UnixMillis;
 
 /// Version of the snapshot layout this build writes.
@@ -101,15 +99,9 @@ pub struct State {
     /// defaults reach existing installs.
     #[serde(skip)]
     pub config: Config,
-    /// Open sessions by tab.
-    pub tabs: BTreeMap<TabId, TabSession>,
-    /// Tabs closed recently, and when: their late messages are refused.
+    /// Tabs, presence and open sessions.
     #[serde(default)]
-    pub closed_tabs: BTreeMap<TabId, UnixMillis>,
-    /// The tab visible in the focused window, if Chrome has focus.
-    pub focused_tab: Option<TabId>,
-    /// Whether the machine reports the user idle or locked.
-    pub user_idle: bool,
+    pub reviews: Reviews,
     /// What waits.
     pub outbox: Outbox,
     /// What failed for good.
@@ -157,10 +149,7 @@ impl State {
             rng: SplitMix64::new(seed),
             batch_cap: config.max_batch_items,
             config,
-            tabs: BTreeMap::new(),
-            closed_tabs: BTreeMap::new(),
-            focused_tab: None,
-            user_idle: false,
+            reviews: Reviews::default(),
             outbox: Outbox::default(),
             dead: DeadLetters::default(),
             in_flight: None,
@@ -206,12 +195,56 @@ impl State {
             2 | 3 => {
                 let mut state: State =
                     serde_json::from_str(raw).map_err(|e| LoadError::Parse(e.to_string()))?;
+                if version == 2 {
+                    // Its sessions belonged to tabs: they end at their last activity.
+                    let legacy: LegacyTabs =
+                        serde_json::from_str(raw).map_err(|e| LoadError::Parse(e.to_string()))?;
+                    let cap = state.config.max_outbox_sessions;
+                    for t in legacy.tabs.into_values() {
+                        let session = crate::session::Session {
+                            id: t.id,
+                            pr: t.pr,
+                            view: None,
+                            started_at: t.started_at,
+                            last_seen: t.last_activity_at,
+                            active_ms: t.active_ms,
+                            active_since: t.active_since,
+                            revision: t.revision,
+                            reported_at: t.started_at,
+                            reported_active_ms: 0,
+                        };
+                        let r = state.reviews.end_legacy(session);
+                        let at = r.record.ended_at.unwrap_or(r.record.started_at);
+                        let _ = state.outbox.queue_session(r.record, at, cap, true);
+                    }
+                }
                 state.version = CURRENT_VERSION;
                 Ok(state)
             }
             v => Err(LoadError::UnknownVersion(v)),
         }
     }
+}
+
+/// The per-tab sessions of version 2.
+#[derive(Deserialize)]
+struct LegacyTabs {
+    #[serde(default)]
+    tabs: std::collections::BTreeMap<i64, LegacyTab>,
+}
+
+#[derive(Deserialize)]
+struct LegacyTab {
+    id: String,
+    pr: reviewtime_protocol::PullRef,
+    started_at: UnixMillis,
+    last_activity_at: UnixMillis,
+    #[serde(default)]
+    active_ms: i64,
+    #[serde(default)]
+    active_since: Option<UnixMillis>,
+    #[serde(default)]
+    revision: u64,
 }
 
 /// Version 1 (the foundation release) held only the install id and a message counter.

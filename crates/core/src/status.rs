@@ -35,6 +35,9 @@ pub struct OpenSession {
     pub wall_secs: u64,
     /// Active seconds so far.
     pub active_secs: u64,
+    /// Active seconds in the last record queued for the server (what the
+    /// server shows of it once that record arrived).
+    pub reported_active_secs: u64,
 }
 
 /// A summary of the background's state.
@@ -95,7 +98,8 @@ impl Status {
             .map(|r| r.retry_at)
             .min();
         let open_sessions = state
-            .tabs
+            .reviews
+            .sessions
             .values()
             .map(|s| {
                 let wall = (now - s.started_at).max(0);
@@ -105,6 +109,7 @@ impl Status {
                     started_at: s.started_at,
                     wall_secs: (wall / 1000) as u64,
                     active_secs: (s.active_at(now).min(wall) / 1000) as u64,
+                    reported_active_secs: (s.reported_active_ms / 1000) as u64,
                 }
             })
             .collect();

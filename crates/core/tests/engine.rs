@@ -29,10 +29,8 @@ fn attempts(h: &Harness) -> Vec<u32> {
 fn a_session_end_is_persisted_then_sent_in_the_same_event_ahead_of_queued_activities() {
     let mut h = Harness::new();
     let start = h.open(1, 7);
-    assert!(
-        start.is_empty(),
-        "a session start waits for the flush delay"
-    );
+    assert_eq!(start.len(), 1, "a session start is sent at once");
+    assert!(h.ok(&start[0]).is_empty());
     h.handle(comment());
     h.now += 1_000;
     let effects = h.handle(Event::TabClosed { tab: 1 });
@@ -58,14 +56,17 @@ fn a_session_end_is_persisted_then_sent_in_the_same_event_ahead_of_queued_activi
 #[test]
 fn activities_wait_for_the_flush_delay_or_a_full_batch() {
     let mut h = Harness::new();
-    h.open(1, 7);
+    let start = h.open(1, 7);
+    assert!(
+        start[0].path.starts_with("/api/v1/sessions/"),
+        "the start goes at once"
+    );
+    assert!(h.ok(&start[0]).is_empty());
     h.handle(comment());
     assert!(h.advance(2_999).is_empty(), "not before 3 s");
-    let first = h.advance(1);
-    assert_eq!(first.len(), 1, "the session start goes first");
-    assert!(first[0].path.starts_with("/api/v1/sessions/"));
-    let batch = h.ok(&first[0]);
+    let batch = h.advance(1);
     assert_eq!(batch.len(), 1);
+    assert!(batch[0].path.ends_with("/activities/batch"));
     h.ok(&batch[0]);
     // A full batch goes at once.
     let mut sent = Vec::new();
@@ -81,16 +82,18 @@ fn activities_wait_for_the_flush_delay_or_a_full_batch() {
 #[test]
 fn the_alarm_flushes_whatever_waits() {
     let mut h = Harness::new();
-    h.open(1, 7);
+    let start = h.open(1, 7);
+    h.ok(&start[0]);
+    h.handle(comment());
     let sent = h.handle_sends(Event::Alarm);
     assert_eq!(sent.len(), 1);
+    assert!(sent[0].path.ends_with("/activities/batch"));
 }
 
 #[test]
 fn a_5xx_backs_off_with_jitter_and_a_429_honours_retry_after() {
     let mut h = Harness::new();
-    h.open(1, 7);
-    let req = h.handle_sends(Event::Alarm).remove(0);
+    let req = h.open(1, 7).remove(0);
     assert!(h.reply(&req, 503, None, String::new()).is_empty());
     let retry_at = h.engine.state().outbox.sessions()[0].retry.retry_at;
     assert!(
@@ -112,8 +115,7 @@ fn a_5xx_backs_off_with_jitter_and_a_429_honours_retry_after() {
 #[test]
 fn offline_uses_no_attempts_and_coming_back_online_sends_at_once() {
     let mut h = Harness::new();
-    h.open(1, 7);
-    let req = h.handle_sends(Event::Alarm).remove(0);
+    let req = h.open(1, 7).remove(0);
     h.handle(Event::Response {
         request_id: req.id,
         items: req.items.clone(),
@@ -138,8 +140,7 @@ fn offline_uses_no_attempts_and_coming_back_online_sends_at_once() {
 #[test]
 fn a_401_pauses_everything_until_sign_in_and_nothing_is_dead_lettered() {
     let mut h = Harness::new();
-    h.open(1, 7);
-    let req = h.handle_sends(Event::Alarm).remove(0);
+    let req = h.open(1, 7).remove(0);
     h.reply(
         &req,
         401,
@@ -162,9 +163,7 @@ fn a_401_pauses_everything_until_sign_in_and_nothing_is_dead_lettered() {
 #[test]
 fn a_413_splits_the_batch_and_a_400_dead_letters_with_status_and_reason() {
     let mut h = Harness::new();
-    let s = h.open(1, 7);
-    assert!(s.is_empty());
-    let start = h.handle_sends(Event::Alarm).remove(0);
+    let start = h.open(1, 7).remove(0);
     assert!(h.ok(&start).is_empty());
     let mut sent = Vec::new();
     for _ in 0..100 {
@@ -210,8 +209,7 @@ fn a_413_splits_the_batch_and_a_400_dead_letters_with_status_and_reason() {
 #[test]
 fn transient_failures_dead_letter_only_after_10_attempts_and_24_hours() {
     let mut h = Harness::new();
-    h.open(1, 7);
-    let mut req = h.handle_sends(Event::Alarm).remove(0);
+    let mut req = h.open(1, 7).remove(0);
     for n in 1..=200 {
         h.reply(&req, 500, None, "oops".into());
         if !h.engine.state().dead.entries.is_empty() {
@@ -231,8 +229,7 @@ fn transient_failures_dead_letter_only_after_10_attempts_and_24_hours() {
 #[test]
 fn the_dead_letter_cap_evicts_and_counts() {
     let mut h = Harness::new();
-    h.open(1, 7);
-    let req = h.handle_sends(Event::Alarm).remove(0);
+    let req = h.open(1, 7).remove(0);
     h.ok(&req);
     for _ in 0..55 {
         h.handle(comment());
@@ -271,14 +268,20 @@ fn two_tabs_on_the_same_pr_never_count_the_same_seconds_twice() {
 #[test]
 fn an_idle_session_ends_at_the_idle_limit_and_navigating_off_the_pr_ends_it() {
     let mut h = Harness::new();
-    h.open(1, 7);
-    assert_eq!(h.engine.poll_timeout(), Some(common::T0 + 3_000));
+    let start = h.open(1, 7);
+    h.ok(&start[0]);
+    assert_eq!(h.engine.poll_timeout(), Some(common::T0 + 15 * 60_000));
+    h.now += 5 * 60_000;
+    h.handle(Event::UserInput { tab: 1 });
     h.now += 40 * 60_000;
     let sent = h.handle_sends(Event::Tick);
     let record: SessionRecord = serde_json::from_str(&sent[0].body).unwrap();
-    assert_eq!(record.ended_at, Some(common::T0 + 15 * 60_000));
+    // It ends at the last sign of the user, and the idle gap counts for nothing.
+    assert_eq!(record.ended_at, Some(common::T0 + 5 * 60_000));
+    assert_eq!((record.wall_secs, record.active_secs), (300, 300));
     h.ok(&sent[0]);
-    h.open(1, 8);
+    let start = h.open(1, 8);
+    h.ok(&start[0]);
     let sent = h.handle_sends(Event::Page {
         tab: 1,
         page: None,
@@ -319,7 +322,11 @@ fn switching_pr_tabs_is_recorded_and_a_review_is_an_activity() {
         .map(|a| a.activity.kind.clone())
         .collect();
     assert_eq!(kinds.len(), 2);
-    assert_eq!(h.engine.state().tabs.len(), 1, "same PR, same session");
+    assert_eq!(
+        h.engine.state().reviews.sessions.len(),
+        1,
+        "same PR, same session"
+    );
     // An activity for a tab with no session is refused and counted.
     h.handle(Event::Activity {
         tab: 99,
@@ -333,8 +340,7 @@ fn switching_pr_tabs_is_recorded_and_a_review_is_an_activity() {
 #[test]
 fn a_worker_killed_mid_request_never_blocks_later_syncs() {
     let mut h = Harness::new();
-    h.open(1, 7);
-    let req = h.handle_sends(Event::Alarm).remove(0);
+    let req = h.open(1, 7).remove(0);
     // The worker dies: the next wake loads the persisted snapshot, in-flight marker included.
     let saved = h.engine.state().to_json();
     h.engine = Engine::new(State::from_json(&saved).unwrap());
@@ -353,8 +359,7 @@ fn a_worker_killed_mid_request_never_blocks_later_syncs() {
 #[test]
 fn a_garbled_success_is_dead_lettered() {
     let mut h = Harness::new();
-    h.open(1, 7);
-    let req = h.handle_sends(Event::Alarm).remove(0);
+    let req = h.open(1, 7).remove(0);
     h.reply(&req, 200, None, "<html>proxy</html>".into());
     assert_eq!(h.engine.state().dead.entries.len(), 1);
     assert!(h.engine.state().dead.entries[0]
@@ -384,7 +389,8 @@ fn same_inputs_same_outputs() {
 #[test]
 fn a_report_racing_the_tab_close_opens_no_ghost_session_and_the_real_end_supersedes_the_beacon() {
     let mut h = Harness::new();
-    h.open(1, 7);
+    let start = h.open(1, 7);
+    h.ok(&start[0]);
     h.now += 2_000;
     let beacon = h.engine.beacon_preview(1, h.now).unwrap();
     let end = h.handle_sends(Event::TabClosed { tab: 1 });
@@ -394,7 +400,7 @@ fn a_report_racing_the_tab_close_opens_no_ghost_session_and_the_real_end_superse
         "the worker's end wins over the beacon's"
     );
     h.open(1, 7); // the page's last visibility report arrives after the close
-    assert!(h.engine.state().tabs.is_empty());
+    assert!(h.engine.state().reviews.sessions.is_empty());
     assert_eq!(h.engine.state().rejected_inputs, 1);
 }
 
@@ -461,8 +467,7 @@ fn the_beacon_preview_carries_the_end_and_only_the_newest_activities() {
 #[test]
 fn an_open_session_reports_progress_every_five_minutes_not_every_alarm() {
     let mut h = Harness::new();
-    h.open(1, 7);
-    let start = h.handle_sends(Event::Alarm).remove(0);
+    let start = h.open(1, 7).remove(0);
     assert!(h.ok(&start).is_empty());
     h.now += 60_000;
     assert!(h.handle_sends(Event::UserInput { tab: 1 }).is_empty());
@@ -481,7 +486,8 @@ fn an_open_session_reports_progress_every_five_minutes_not_every_alarm() {
 fn three_actions_within_200_ms_leave_in_one_request_after_the_flush_delay() {
     let mut h = Harness::new();
     let start = h.open(1, 7);
-    assert!(start.is_empty(), "the start waits for company too");
+    assert_eq!(start.len(), 1, "the start goes at once");
+    assert!(h.ok(&start[0]).is_empty());
     let mut sent = Vec::new();
     for _ in 0..3 {
         sent.extend(h.handle_sends(Event::Activity {
@@ -493,10 +499,7 @@ fn three_actions_within_200_ms_leave_in_one_request_after_the_flush_delay() {
         h.now += 90;
     }
     assert!(sent.is_empty());
-    let first = h.advance(3_000);
-    assert_eq!(first.len(), 1);
-    assert!(first[0].path.contains("/sessions/"));
-    let second = h.ok(&first[0]);
+    let second = h.advance(3_000);
     assert_eq!(second.len(), 1, "{second:?}");
     assert!(second[0].path.ends_with("/batch"));
     let batch: reviewtime_core::protocol::ActivityBatch =
@@ -509,7 +512,8 @@ fn three_actions_within_200_ms_leave_in_one_request_after_the_flush_delay() {
 #[test]
 fn the_items_of_a_failed_batch_retry_together() {
     let mut h = Harness::new();
-    h.open(1, 7);
+    let start = h.open(1, 7).remove(0);
+    h.ok(&start);
     for _ in 0..5 {
         h.handle(Event::Activity {
             tab: 1,
@@ -518,8 +522,7 @@ fn the_items_of_a_failed_batch_retry_together() {
             at: None,
         });
     }
-    let session = h.advance(3_000).remove(0);
-    let batch = h.ok(&session).remove(0);
+    let batch = h.advance(3_000).remove(0);
     h.reply(&batch, 503, None, String::new());
     let times: std::collections::HashSet<i64> = h
         .engine

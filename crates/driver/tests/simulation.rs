@@ -416,7 +416,7 @@ impl Sim {
                 focused: true,
             }],
             move |engine| {
-                if let Some(s) = engine.state().tabs.get(&tab) {
+                if let Some(s) = engine.state().reviews.session_of(tab) {
                     sessions.borrow_mut().insert(s.id.clone());
                 }
             },
@@ -741,7 +741,7 @@ impl Sim {
                 let entries: Vec<(String, String)> =
                     self.world.storage.borrow().clone().into_iter().collect();
                 let st = store::load(entries, 0, || State::new("x", 0)).state;
-                st.outbox.is_empty() && st.tabs.is_empty()
+                st.outbox.is_empty() && st.reviews.sessions.is_empty()
             };
             if drained {
                 break;
