@@ -255,12 +255,14 @@
     });
   }
   // An inline comment: "Comment" / "Add single comment" posts it; "Start a review" /
-  // "Add review comment" leaves it pending until the review is submitted.
-  const PENDING_WORDS = /start a review|add review comment|add to review|review comment/i;
+  // "Add review comment" leaves it pending until the review is submitted. Other
+  // buttons of the editor (formatting, preview) are not a submission.
+  const POST_WORDS = /^(comment|add single comment|add comment|reply)$/i;
+  const PENDING_WORDS = /^(start a review|add review comment|add to review)$/i;
   function submitComment(editor, button) {
-    const words = button ? `${button.textContent} ${button.getAttribute('aria-label') || ''}` : '';
-    if (/cancel/i.test(words)) return;
+    const words = button ? (button.textContent || button.getAttribute('aria-label') || '').trim() : '';
     const pending = PENDING_WORDS.test(words);
+    if (!pending && !POST_WORDS.test(words) && !(button && (button.type === 'submit' || button.dataset.variant === 'primary'))) return;
     attempt(editor, () => { if (pending) pendingComments++; else activity({ type: 'comment_posted' }); });
   }
   const primaryButton = (editor) => editor.querySelector('button[type="submit"], button[data-variant="primary"]');
@@ -280,8 +282,8 @@
     const editor = closest(target, SELECTORS.reactCommentEditor);
     const button = closest(target, 'button');
     if (editor && button) {
-      if (/cancel/i.test(button.textContent)) withdraw(editor);
-      else if (button.type === 'submit' || button.dataset.variant === 'primary') submitComment(editor, button);
+      if (/^\s*cancel\s*$/i.test(button.textContent)) withdraw(editor);
+      else submitComment(editor, button);
       return;
     }
     if (dialog && button && !submit) withdraw(dialog); // Cancel / Close

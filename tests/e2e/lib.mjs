@@ -354,19 +354,19 @@ export async function engineState(page) {
 }
 
 /** A fresh server, a fault proxy in front of it, and a browser paired with it, tracking `site`. */
-export async function setupEnv(t, site, { profile } = {}) {
+export async function setupEnv(t, site, { profile, args = site.args } = {}) {
   const server = await startServer();
   const proxy = await startFaultProxy(server.url);
   const pairing = parsePairing(server.pairing);
   const env = { server, proxy, pairing };
   env.launch = async () => {
-    env.browser = await launchExtension(profile);
+    env.browser = await launchExtension(profile, { args });
     env.context = env.browser.context;
     env.ctl = await extensionPage(env.context, env.browser.extensionId, 'options.html');
     return env;
   };
   await env.launch();
-  await pair(env.context, env.browser.extensionId, { serverUrl: proxy.url, pairing, origin: site.origin });
+  await pair(env.context, env.browser.extensionId, { serverUrl: proxy.url, pairing, origin: site.tracked ?? site.origin });
   t.after(async () => {
     await env.context.close().catch(() => {});
     cleanup(env.browser.profile);

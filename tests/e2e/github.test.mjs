@@ -1,0 +1,117 @@
+// The extension where users run it: on https://github.com (served locally, see
+// github.mjs), through the manifest's own content-script match, in both Files
+// views, with Chrome's mixed-content and Local Network Access rules in force.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startGitHub } from './github.mjs';
+import { setupEnv, until, untilTracking } from './lib.mjs';
+
+let site;
+before(async () => { site = await startGitHub(); });
+after(async () => { await site?.stop(); });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Every activity the extension recorded: on the server, or still waiting in the worker's outbox. */
+async function recorded(env) {
+  const byId = new Map((await env.activities()).map((a) => [a.id, a]));
+  for (const item of (await env.state()).outbox.activities) {
+    const a = item.activity;
+    if (!byId.has(a.id)) byId.set(a.id, a);
+  }
+  return [...byId.values()];
+}
+const ofType = (acts, type) => acts.filter((a) => a.type === type);
+
+async function openPr(env, path) {
+  const page = await env.context.newPage();
+  await page.goto(`https://github.com${path}`);
+  await untilTracking(page);
+  return page;
+}
+
+test('React Files view on https://github.com: two Viewed toggles, an approved review and an inline comment are recorded once each; a refused review records nothing', async (t) => {
+  const env = await setupEnv(t, site);
+  const page = await openPr(env, '/octo/widgets/pull/1/changes');
+  assert.equal(new URL(page.url()).origin, 'https://github.com');
+
+  await page.click('#viewed-0'); // updated in place
+  await page.click('#viewed-1'); // rendered anew
+  await until(async () => ofType(await recorded(env), 'file_viewed').length === 2);
+
+  // An inline comment, posted at once.
+  await page.click('#add-comment-2');
+  await page.fill('#editor-text-2', 'Please document this');
+  await page.click('#editor-comment-2');
+  await page.waitForSelector('#editor-2', { state: 'detached' });
+
+  // A change request without a body: GitHub keeps the dialog open with an error; then Escape.
+  await page.click('#review-menu');
+  await page.check('#review-reject');
+  await page.click('#review-submit');
+  await page.waitForSelector('#review-dialog [role=alert]:not([hidden])');
+  await sleep(300);
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#review-dialog', { state: 'detached' });
+  await sleep(800);
+  assert.equal(ofType(await recorded(env), 'review_submitted').length, 0, 'a refused review is not a review');
+
+  // Approve, through the dialog.
+  await page.click('#review-menu');
+  await page.check('#review-approve');
+  await page.click('#review-submit');
+  await page.waitForSelector('#review-dialog', { state: 'detached' });
+
+  await until(async () => (await recorded(env)).length >= 4);
+  await page.close();
+  const acts = await until(async () => { const a = await env.activities(); return a.length >= 4 && (await env.sessions()).some((s) => s.ended_at) && a; }, 15000, 100);
+  await sleep(1000);
+  const all = await recorded(env);
+  assert.deepEqual(ofType(all, 'file_viewed').map((a) => a.path).sort(), ['crates/core/src/engine.rs', 'src/lib.rs']);
+  assert.deepEqual(ofType(all, 'review_submitted').map((a) => a.verdict), ['approve']);
+  assert.equal(ofType(all, 'comment_posted').length, 1);
+  assert.equal(all.length, 4, JSON.stringify(all.map((a) => a.type)));
+  const [session] = await env.sessions();
+  assert.ok(acts.every((a) => a.session_id === session.id));
+  assert.deepEqual([session.pr.host, session.pr.owner, session.pr.repo, session.pr.number], ['github.com', 'octo', 'widgets', 1]);
+  console.log(`React view: file_viewed ${ofType(all, 'file_viewed').length}/2, review_submitted(approve) ${ofType(all, 'review_submitted').length}/1, comment_posted ${ofType(all, 'comment_posted').length}/1, refused review 0/0`);
+});
+
+test('React soft navigation: the tabs of one PR keep one session; another PR ends it within 2 s', async (t) => {
+  const env = await setupEnv(t, site);
+  const page = await openPr(env, '/octo/widgets/pull/1');
+  const first = await until(async () => (await env.sessions()).find((s) => s.pr.number === 1), 10000, 100);
+  await page.click('#to-changes');
+  await page.click('#anchor-0'); // a #diff-… anchor: not a new page
+  await page.click('#to-commits');
+  await page.click('#to-conversation');
+  await sleep(1500);
+  const pr1 = (await env.sessions()).filter((s) => s.pr.number === 1);
+  assert.deepEqual(pr1.map((s) => s.id), [first.id], 'one session for the PR');
+  assert.equal(pr1[0].ended_at, null);
+  const leftAt = Date.now();
+  await page.click('#to-other-pr');
+  await until(async () => (await env.sessions()).some((s) => s.pr.number === 1 && s.ended_at), 2000, 25);
+  console.log(`React soft navigation to another PR: session ended on the server ${Date.now() - leftAt} ms after the click`);
+  await until(async () => (await env.sessions()).some((s) => s.pr.number === 2 && !s.ended_at), 5000, 100);
+});
+
+test('classic Files view: radios outside the form give the verdict; a pending comment is not posted until the review is', async (t) => {
+  const env = await setupEnv(t, site);
+  const page = await openPr(env, '/octo/widgets/pull/1/files');
+  await page.check('#viewed-0');
+  await page.click('#start-review-1'); // "Start a review": pending
+  await page.click('#single-2'); // "Add single comment": posted
+  await until(async () => ofType(await recorded(env), 'comment_posted').length >= 1);
+  await sleep(800);
+  let all = await recorded(env);
+  assert.equal(ofType(all, 'comment_posted').length, 1, 'the pending comment is not posted yet');
+  assert.deepEqual(ofType(all, 'file_viewed').map((a) => a.path), ['src/lib.rs']);
+  await page.check('#verdict-reject'); // outside the <form>, linked by form=
+  await page.click('#submit-review');
+  all = await until(async () => { const a = await recorded(env); return ofType(a, 'review_submitted').length === 1 && ofType(a, 'comment_posted').length === 2 && a; });
+  assert.equal(ofType(all, 'review_submitted')[0].verdict, 'request_changes');
+  await sleep(800);
+  assert.equal((await recorded(env)).length, 4);
+  console.log('classic view: file_viewed 1/1, review_submitted(request_changes, radios outside the form) 1/1, comment_posted 1/1 before the review and 2/2 after it (the pending one published with it)');
+});
