@@ -43,6 +43,7 @@ function whatItWas(entry) {
 }
 
 function renderStatus(st) {
+  lastStatus = st;
   const [cls, mark, words, hint] = describe(st);
   $('sync').className = cls;
   $('mark').textContent = mark;
@@ -55,7 +56,7 @@ function renderStatus(st) {
     ...row('Next retry', st.next_retry_at ? clock(st.next_retry_at) : '—'),
     ...row('Failed syncs', String(st.dead_letters)),
   );
-  if (st.state === 'all_synced' || st.dead_letters) today();
+  if (st.state === 'all_synced' || st.dead_letters || st.open_sessions.length) today();
   const open = st.open_sessions[0];
   $('review').hidden = !open;
   if (open) $('current').textContent = `${open.pr.owner}/${open.pr.repo}#${open.pr.number} — ${dur(open.wall_secs)} elapsed, ${dur(open.active_secs)} active`;
@@ -107,9 +108,19 @@ function download(name, text) {
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 }
 
-// Today's total comes from the server, which holds every finished review.
+// Today's total comes from the server, which holds every finished review,
+// plus what the review in progress gained since its last report.
 let todayAsked = 0;
+let lastStatus = null;
+let serverToday = null;
+function showToday() {
+  if (serverToday === null) return;
+  // The server has a review in progress as of its last report; add what it gained since.
+  const unreported = (lastStatus ? lastStatus.open_sessions : []).reduce((n, o) => n + Math.max(0, o.active_secs - o.reported_active_secs), 0);
+  $('today').textContent = `Today: ${dur(serverToday + unreported)} of active review`;
+}
 async function today() {
+  showToday();
   if (Date.now() - todayAsked < 10000) return;
   todayAsked = Date.now();
   try {
@@ -119,7 +130,8 @@ async function today() {
     if (!r.ok) return;
     const t = await r.json();
     const day = t.per_day[t.per_day.length - 1];
-    $('today').textContent = `Today: ${dur(day ? day.active_secs : 0)} of active review`;
+    serverToday = day ? day.active_secs : 0;
+    showToday();
   } catch { /* offline: the sync state already says so */ }
 }
 

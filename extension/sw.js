@@ -26,6 +26,7 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   wasm()
     .then(() => dispatchMessage(message, {
       tab_id: sender.tab ? sender.tab.id : undefined,
+      url: sender.tab && typeof sender.url === 'string' ? sender.url : undefined,
       extension_page: sender.id === chrome.runtime.id && typeof sender.url === 'string' && sender.url.startsWith(chrome.runtime.getURL('')),
     }))
     .catch(failed)
@@ -36,6 +37,7 @@ chrome.tabs.onRemoved.addListener((tabId) => { onEvent({ source: 'tab_removed', 
 chrome.tabs.onUpdated.addListener((tabId, change) => {
   if (change.url) onEvent({ source: 'tab_updated', tab_id: tabId, url: change.url });
 });
+chrome.tabs.onActivated.addListener((info) => { onEvent({ source: 'tab_activated', tab_id: info.tabId }); });
 chrome.windows.onFocusChanged.addListener((windowId) => { onEvent({ source: 'window_focus', window_id: windowId }); });
 chrome.idle.onStateChanged.addListener((state) => { onEvent({ source: 'idle', state }); });
 chrome.alarms.onAlarm.addListener((alarm) => { onEvent({ source: 'alarm', name: alarm.name }); });

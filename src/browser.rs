@@ -54,6 +54,14 @@ impl Browser for WasmBrowser {
         })
     }
 
+    async fn browser_run_marked(&self) -> Result<bool, BrowserError> {
+        chrome::browser_run_marked().await.map_err(browser_error)
+    }
+
+    async fn mark_browser_run(&self) -> Result<(), BrowserError> {
+        chrome::mark_browser_run().await.map_err(browser_error)
+    }
+
     async fn fetch(&self, request: &Request) -> HttpResult {
         if !chrome::online() {
             return HttpResult::Offline;

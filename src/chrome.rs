@@ -258,3 +258,69 @@ pub async fn all_tab_ids() -> Result<Vec<i64>, ShellError> {
         .map(|id| id as i64)
         .collect())
 }
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = get, catch)]
+    async fn storage_session_get(keys: &JsValue) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = set, catch)]
+    async fn storage_session_set(items: &JsValue) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["chrome", "idle"], js_name = queryState, catch)]
+    async fn idle_query_state(detection_interval_secs: f64) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["chrome", "windows"], js_name = getLastFocused, catch)]
+    async fn windows_get_last_focused(query: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+/// Key of this browser run's mark in `chrome.storage.session`.
+const RUN_KEY: &str = "reviewtime.run";
+
+/// Whether `chrome.storage.session` (cleared when the browser quits) holds this run's mark.
+pub async fn browser_run_marked() -> Result<bool, ShellError> {
+    let items = storage_session_get(&JsValue::from_str(RUN_KEY))
+        .await
+        .map_err(|e| ShellError::chrome("chrome.storage.session.get", &e))?;
+    let value = js_sys::Reflect::get(&items, &JsValue::from_str(RUN_KEY))
+        .map_err(|e| ShellError::chrome("chrome.storage.session.get", &e))?;
+    Ok(!value.is_undefined())
+}
+
+/// Marks this browser run in `chrome.storage.session`.
+pub async fn mark_browser_run() -> Result<(), ShellError> {
+    storage_session_set(&object(&[(RUN_KEY, true.into())]))
+        .await
+        .map_err(|e| ShellError::chrome("chrome.storage.session.set", &e))?;
+    Ok(())
+}
+
+/// The system's idle state now (`chrome.idle.queryState`, 60 s detection).
+pub async fn idle_state() -> Result<reviewtime_core::IdleState, ShellError> {
+    let state = idle_query_state(60.0)
+        .await
+        .map_err(|e| ShellError::chrome("chrome.idle.queryState", &e))?;
+    Ok(match state.as_string().as_deref() {
+        Some("idle") => reviewtime_core::IdleState::Idle,
+        Some("locked") => reviewtime_core::IdleState::Locked,
+        _ => reviewtime_core::IdleState::Active,
+    })
+}
+
+/// The active tab of the focused window; `None` when no Chrome window has focus.
+pub async fn front_tab() -> Result<Option<i64>, ShellError> {
+    let window = windows_get_last_focused(&js_sys::Object::new().into())
+        .await
+        .map_err(|e| ShellError::chrome("chrome.windows.getLastFocused", &e))?;
+    let focused = js_sys::Reflect::get(&window, &"focused".into())
+        .ok()
+        .and_then(|f| f.as_bool())
+        .unwrap_or(false);
+    let id = js_sys::Reflect::get(&window, &"id".into())
+        .ok()
+        .and_then(|i| i.as_f64());
+    match (focused, id) {
+        (true, Some(id)) => active_tab(id as i64).await,
+        _ => Ok(None),
+    }
+}

@@ -13,6 +13,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::browser::WasmBrowser;
 use crate::chrome;
+use crate::dropbox;
 use crate::error::ShellError;
 use crate::js;
 use crate::message::{BrowserEvent, Message, Sender};
@@ -58,6 +59,8 @@ enum Reply {
     /// For content scripts: what to send on pagehide.
     Page {
         tracked: bool,
+        /// The tab, which keys the content script's drop box (src/dropbox.rs).
+        tab: i64,
         beacon_url: Option<String>,
         beacons: Vec<String>,
     },
@@ -128,40 +131,56 @@ pub async fn dispatch_event(event: JsValue) -> JsValue {
 }
 
 async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
+    let mut dropped = Vec::new(); // drop boxes to remove once their actions are saved
     let events = match event {
-        BrowserEvent::TabRemoved { tab_id } => vec![Event::TabClosed { tab: tab_id }],
+        BrowserEvent::TabRemoved { tab_id } => {
+            let settings = load_settings().await?;
+            let left = dropbox::take(tab_id, false).await;
+            let mut events = left.events(tab_id, &settings);
+            events.push(Event::TabClosed { tab: tab_id });
+            dropped = left.keys;
+            events
+        }
         BrowserEvent::TabUpdated { tab_id, url } => {
             let settings = load_settings().await?;
+            let left = dropbox::take(tab_id, true).await;
+            let mut events = left.events(tab_id, &settings);
+            dropped = left.keys;
             // Leaving PR pages ends the session; a PR page reports itself from its content script.
-            match parse_pr_url(&url, &settings.tracked_hosts) {
-                None => vec![Event::Page {
+            events.extend(match parse_pr_url(&url, &settings.tracked_hosts) {
+                None => vec![Event::Shows {
                     tab: tab_id,
                     page: None,
-                    visible: false,
-                    focused: false,
                 }],
                 Some(_) => Vec::new(),
-            }
+            });
+            events
         }
+        // Which tab is in front comes from Chrome, read afresh: the window
+        // that gained focus, or the tab activated in a window that may not have it.
         BrowserEvent::WindowFocus { window_id } => {
             let tab = if window_id < 0 {
                 None
             } else {
-                chrome::active_tab(window_id).await?
+                chrome::front_tab().await?
             };
             vec![Event::WindowFocus { tab }]
         }
+        BrowserEvent::TabActivated { .. } => vec![Event::WindowFocus {
+            tab: chrome::front_tab().await?,
+        }],
         BrowserEvent::Idle { state } => vec![Event::Idle { state }],
         BrowserEvent::Alarm { .. } => {
-            let mut events = open_tabs().await;
+            let mut events = presence().await;
             events.push(Event::Alarm);
             events
         }
         BrowserEvent::Startup => {
+            dropbox::open_to_content_scripts().await?;
             chrome::ensure_alarm().await?;
             let settings = load_settings().await?;
             chrome::register_content_script(&settings.content_script_matches()).await?;
-            let mut events = open_tabs().await;
+            let mut events = presence().await;
             events.push(Event::Alarm);
             events
         }
@@ -169,19 +188,30 @@ async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
         BrowserEvent::Offline => vec![Event::Offline],
         BrowserEvent::Wake => vec![Event::Tick],
     };
-    run(events, |engine, now| Reply::Status {
+    let reply = run(events, |engine, now| Reply::Status {
         status: engine.status(now),
     })
-    .await
+    .await?;
+    dropbox::remove(&dropped).await;
+    Ok(reply)
 }
 
-/// The open tabs: sessions of any other tab lost their close (the worker was
-/// stopped as it fired, or the browser quit); the alarm and startup end them.
-async fn open_tabs() -> Vec<Event> {
-    match chrome::all_tab_ids().await {
-        Ok(tabs) => vec![Event::OpenTabs { tabs }],
-        Err(_) => Vec::new(),
+/// Presence as Chrome sees it now: the open tabs (sessions of any other tab
+/// lost their close), the system's idle state and the tab in front. The
+/// alarm and startup read it afresh, so a missed event is corrected within a
+/// minute, and an active session is confirmed present.
+async fn presence() -> Vec<Event> {
+    let mut events = Vec::new();
+    if let Ok(tabs) = chrome::all_tab_ids().await {
+        events.push(Event::OpenTabs { tabs });
     }
+    if let Ok(state) = chrome::idle_state().await {
+        events.push(Event::Idle { state });
+    }
+    if let Ok(tab) = chrome::front_tab().await {
+        events.push(Event::WindowFocus { tab });
+    }
+    events
 }
 
 async fn handle_message(message: Message, sender: Sender) -> Result<Reply, ShellError> {
@@ -213,6 +243,8 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         } => {
             let tab = need_tab()?;
             let settings = load_settings().await?;
+            // Chrome's word for the URL, when it gives one; the page's otherwise.
+            let url = sender.url.clone().unwrap_or(url);
             let page = parse_pr_url(&url, &settings.tracked_hosts);
             run(
                 vec![Event::Page {
@@ -228,7 +260,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         Message::Input { url } => {
             let tab = need_tab()?;
             let settings = load_settings().await?;
-            let mut events = resume(tab, url, &settings);
+            let mut events = resume(tab, sender.url.clone().or(url), &settings);
             events.push(Event::UserInput { tab });
             run(events, move |e, now| page_reply(e, tab, now, &settings)).await
         }
@@ -247,7 +279,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
                 }
             }
             let settings = load_settings().await?;
-            let mut events = resume(tab, url, &settings);
+            let mut events = resume(tab, sender.url.clone().or(url), &settings);
             events.push(Event::Activity {
                 tab,
                 kind: activity,
@@ -309,18 +341,17 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
     }
 }
 
-/// A user acting in a tab is looking at it: report its page first, so a worker
-/// that lost its state (or never saw the page) starts the session before the action.
-fn resume(tab: i64, url: Option<String>, settings: &Settings) -> Vec<Event> {
+/// Which PR the acting tab shows, so a worker that lost track of the tab (or
+/// never saw its page) has the session before the action. It says nothing of
+/// visibility or focus: input never makes a page active.
+pub(crate) fn resume(tab: i64, url: Option<String>, settings: &Settings) -> Vec<Event> {
     let Some(url) = url else {
         return Vec::new();
     };
     match parse_pr_url(&url, &settings.tracked_hosts) {
-        Some(page) => vec![Event::Page {
+        Some(page) => vec![Event::Shows {
             tab,
             page: Some(page),
-            visible: true,
-            focused: true,
         }],
         None => Vec::new(),
     }
@@ -330,11 +361,13 @@ fn page_reply(engine: &Engine, tab: i64, now: i64, settings: &Settings) -> Reply
     match engine.beacon_preview(tab, now) {
         Some(preview) if settings.paired() && !settings.beacon_key.is_empty() => Reply::Page {
             tracked: true,
+            tab,
             beacon_url: Some(format!("{}{}", settings.server_url, routes::BEACON)),
             beacons: crate::beacon::bodies(&settings.beacon_key, &preview),
         },
         preview => Reply::Page {
             tracked: preview.is_some(),
+            tab,
             beacon_url: None,
             beacons: Vec::new(),
         },

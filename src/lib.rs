@@ -16,6 +16,7 @@
 //! - [`error`]: the shell's one error enum, in words the popup can show.
 //! - [`pages`]: which URLs are pull requests.
 //! - [`beacon`]: the pagehide beacon payloads.
+//! - [`dropbox`]: what a closing page left for the worker in `chrome.storage.session`.
 //! - [`settings`]: the options page's settings, validated.
 //! - [`browser`]: the driver's browser interface over `chrome.*` and `fetch`.
 //! - [`entry`]: the entry points.
@@ -24,6 +25,7 @@
 pub mod beacon;
 pub mod browser;
 pub mod chrome;
+pub mod dropbox;
 pub mod entry;
 pub mod error;
 pub mod js;

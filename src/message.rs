@@ -87,6 +87,10 @@ pub struct Sender {
     /// alone may change settings or the failed-sync list.
     #[serde(default)]
     pub extension_page: bool,
+    /// The sending frame's URL as Chrome knows it (`sender.url`): trusted,
+    /// unlike a URL inside the message.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 impl Message {
@@ -117,6 +121,11 @@ pub enum BrowserEvent {
         tab_id: i64,
         /// Its new URL.
         url: String,
+    },
+    /// `chrome.tabs.onActivated`: another tab is in front in its window.
+    TabActivated {
+        /// The tab.
+        tab_id: i64,
     },
     /// `chrome.windows.onFocusChanged`; -1 when Chrome lost focus.
     WindowFocus {

@@ -1,5 +1,12 @@
-//! Which pages are pull requests: `https://github.com/OWNER/REPO/pull/N[/TAB]`
-//! and the same shape on the hosts the user adds.
+//! Which pages are pull requests: `https://github.com/OWNER/REPO/pull/N[/VIEW]`
+//! and the same shape on the hosts the user adds, by GitHub's own rules (as
+//! refined-github's github-url-detection reads them): owner and repository
+//! are case-insensitive (kept in lower case), the number is 1..=i64::MAX
+//! written without sign or leading zeros, the Files view is `/files`,
+//! `/files/SHA`, `/files/A..B`, `/changes`, `/changes/SHA`, `/changes/A..B`
+//! and `/commits/SHA`; `/commits` is the commit list; `/conflicts` (the
+//! conflict editor) is not a review. Origins are compared normalised: lower
+//! case host, default port dropped.
 
 use reviewtime_core::protocol::{PrTab, PullRef};
 use reviewtime_core::session::PrPage;
@@ -7,36 +14,79 @@ use reviewtime_core::session::PrPage;
 /// The pull request `url` shows, if it is one on github.com or a tracked origin.
 pub fn parse_pr_url(url: &str, tracked_origins: &[String]) -> Option<PrPage> {
     let (scheme, rest) = url.split_once("://")?;
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let origin = format!("{scheme}://{authority}");
-    let tracked = origin == "https://github.com" || tracked_origins.contains(&origin);
+    let scheme = scheme.to_ascii_lowercase();
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let host = normalise_authority(&scheme, authority)?;
+    let origin = format!("{scheme}://{host}");
+    let tracked = origin == "https://github.com"
+        || tracked_origins
+            .iter()
+            .any(|o| normalise_origin_text(o).as_deref() == Some(origin.as_str()));
     if !tracked {
         return None;
     }
     let path = path.split(['?', '#']).next().unwrap_or("");
-    let mut parts = path.split('/');
+    let mut parts = path.trim_start_matches('/').split('/');
     let owner = parts.next().filter(|s| valid_name(s))?;
     let repo = parts.next().filter(|s| valid_name(s))?;
     if parts.next()? != "pull" {
         return None;
     }
-    let number: u64 = parts.next()?.parse().ok().filter(|n| *n > 0)?;
-    let tab = match parts.next().unwrap_or("") {
-        "" => Some(PrTab::Conversation),
-        "commits" => Some(PrTab::Commits),
-        "checks" => Some(PrTab::Checks),
-        "files" => Some(PrTab::Files),
+    let number = parse_number(parts.next()?)?;
+    let rest: Vec<&str> = parts.filter(|p| !p.is_empty()).collect();
+    let tab = match rest.as_slice() {
+        [] => Some(PrTab::Conversation),
+        ["commits"] => Some(PrTab::Commits),
+        ["commits", _sha, ..] => Some(PrTab::Files),
+        ["checks", ..] => Some(PrTab::Checks),
+        ["files" | "changes", ..] => Some(PrTab::Files),
+        ["conflicts", ..] => return None,
         _ => None,
     };
     Some(PrPage {
         pr: PullRef {
-            host: authority.to_string(),
-            owner: owner.to_string(),
-            repo: repo.to_string(),
+            host,
+            owner: owner.to_ascii_lowercase(),
+            repo: repo.to_ascii_lowercase(),
             number,
         },
         tab,
     })
+}
+
+/// A PR number as GitHub writes it: digits, no sign, no leading zero, 1..=i64::MAX.
+fn parse_number(s: &str) -> Option<u64> {
+    if s.is_empty() || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = s.parse().ok()?;
+    (n <= i64::MAX as u64).then_some(n)
+}
+
+/// `host[:port]` in lower case without the scheme's default port; `None`
+/// when it holds user info or is empty.
+pub fn normalise_authority(scheme: &str, authority: &str) -> Option<String> {
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let lower = authority.to_ascii_lowercase();
+    let default = match scheme {
+        "https" => ":443",
+        "http" => ":80",
+        _ => "",
+    };
+    Some(match lower.strip_suffix(default) {
+        Some(host) if !default.is_empty() && !host.is_empty() => host.to_string(),
+        _ => lower,
+    })
+}
+
+/// `scheme://host[:port]` normalised like [`normalise_authority`].
+pub fn normalise_origin_text(origin: &str) -> Option<String> {
+    let (scheme, authority) = origin.trim().trim_end_matches('/').split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    Some(format!("{scheme}://{}", normalise_authority(&scheme, authority)?))
 }
 
 fn valid_name(s: &str) -> bool {
@@ -107,6 +157,47 @@ mod tests {
         ] {
             assert_eq!(parse_pr_url(url, &[]), None, "{url}");
         }
+    }
+
+    #[test]
+    fn github_s_url_rules() {
+        let view = |u: &str| parse_pr_url(u, &[]).map(|p| p.tab);
+        let files = Some(Some(PrTab::Files));
+        for u in [
+            "https://github.com/o/r/pull/5/files",
+            "https://github.com/o/r/pull/5/files/abc123",
+            "https://github.com/o/r/pull/5/files/abc..def",
+            "https://github.com/o/r/pull/5/changes",
+            "https://github.com/o/r/pull/5/changes/abc123",
+            "https://github.com/o/r/pull/5/changes/abc..def",
+            "https://github.com/o/r/pull/5/commits/0123abcd",
+        ] {
+            assert_eq!(view(u), files, "{u}");
+        }
+        assert_eq!(view("https://github.com/o/r/pull/5/commits"), Some(Some(PrTab::Commits)));
+        for u in [
+            "https://github.com/o/r/pull/5/conflicts",
+            "https://github.com/o/r/pull/+5",
+            "https://github.com/o/r/pull/007",
+            "https://github.com/o/r/pull/-5",
+            "https://github.com/o/r/pull/9223372036854775808",
+            "https://user@github.com/o/r/pull/5",
+        ] {
+            assert_eq!(view(u), None, "{u}");
+        }
+        assert!(view("https://github.com/o/r/pull/9223372036854775807").is_some());
+        let a = parse_pr_url("https://github.com/Octo/Widgets/pull/5", &[]).expect_some();
+        let b = parse_pr_url("https://GitHub.com:443/octo/widgets/pull/5#diff-1", &[]).expect_some();
+        assert_eq!(a.pr, b.pr, "owner, repository and host are case-insensitive");
+        assert_eq!((a.pr.owner.as_str(), a.pr.repo.as_str()), ("octo", "widgets"));
+    }
+
+    #[test]
+    fn enterprise_hosts_typed_any_way() {
+        let tracked = vec!["https://GHE.Example.com:443".to_string()];
+        let p = parse_pr_url("https://ghe.example.com/o/r/pull/3", &tracked).expect_some();
+        assert_eq!(p.pr.host, "ghe.example.com");
+        assert!(parse_pr_url("https://GHE.example.com:443/o/r/pull/3", &tracked).is_some());
     }
 
     #[test]

@@ -41,6 +41,13 @@ pub trait Browser: 'static {
     async fn remove(&self, keys: Vec<String>) -> Result<(), BrowserError>;
     /// What the user set.
     async fn user_config(&self) -> Result<UserConfig, BrowserError>;
+    /// Whether this browser run was already marked ([`Browser::mark_browser_run`]).
+    /// A mark lives as long as the browser runs (`chrome.storage.session`):
+    /// a worker that finds none is the first of a new run, whose tab ids,
+    /// focus and idle state are not the last run's.
+    async fn browser_run_marked(&self) -> Result<bool, BrowserError>;
+    /// Marks this browser run as seen.
+    async fn mark_browser_run(&self) -> Result<(), BrowserError>;
     /// Makes one request for the engine; every failure is an outcome.
     async fn fetch(&self, request: &Request) -> HttpResult;
     /// Shows a status (badge, open popup).

@@ -178,10 +178,12 @@ impl<B: Browser> Driver<B> {
     ) -> Result<(Engine, UnixMillis, Written, Outcome), DriverError> {
         let user = self.browser.user_config().await?;
         let cached = self.inner.borrow_mut().cache.take();
+        let mut new_run = false;
         let (state, mut written, pending) = match cached {
             Some(c) => (c.state, c.written, Changes::default()),
             None => {
                 let entries = self.browser.load(store::PREFIX).await?;
+                new_run = !self.browser.browser_run_marked().await?;
                 self.inner.borrow_mut().stats.loads += 1;
                 let now = self.browser.now();
                 let loaded = store::load(entries, now, || self.fresh_state());
@@ -190,11 +192,17 @@ impl<B: Browser> Driver<B> {
         };
         let now = self.browser.now();
         let mut engine = Engine::new(configured(state, user));
-        let writes = !pending.is_empty() || jobs.iter().any(|j| !j.events.is_empty());
+        let writes =
+            new_run || !pending.is_empty() || jobs.iter().any(|j| !j.events.is_empty());
         let mut outcome = Outcome::default();
         if !writes {
             // A read: answered from the state as it is, nothing handled or saved.
             return Ok((engine, now, written, outcome));
+        }
+        if new_run {
+            // Before anything of this run: the last run's sessions end at their
+            // last sign of the user, its tab ids are forgotten.
+            engine.handle(Event::BrowserStarted, now);
         }
         match (&engine.state().auth, user.paired) {
             (Auth::Unpaired, true) => engine.handle(Event::SignedIn, now),
@@ -219,6 +227,9 @@ impl<B: Browser> Driver<B> {
                     };
                     self.save(changes).await?;
                     written = next;
+                    if std::mem::take(&mut new_run) {
+                        self.browser.mark_browser_run().await?;
+                    }
                 }
                 Effect::Send(request) => outcome.sends.push(request),
                 Effect::Wake { at } => outcome.wake = Some(at),

@@ -172,6 +172,8 @@ struct World {
     pushes: Cell<u64>,
     last_push: RefCell<Option<Status>>,
     storage_calls: Cell<u64>,
+    /// `chrome.storage.session`'s mark of this browser run (gone when the browser quits).
+    run_marked: Cell<bool>,
 }
 
 #[derive(Clone)]
@@ -231,6 +233,13 @@ impl Browser for FakeBrowser {
             paired: true,
             idle_limit_ms: 15 * 60_000,
         })
+    }
+    async fn browser_run_marked(&self) -> Result<bool, BrowserError> {
+        Ok(self.world.run_marked.get())
+    }
+    async fn mark_browser_run(&self) -> Result<(), BrowserError> {
+        self.world.run_marked.set(true);
+        Ok(())
     }
     async fn fetch(&self, request: &Request) -> HttpResult {
         assert!(
@@ -308,6 +317,7 @@ impl Sim {
             pushes: Cell::new(0),
             last_push: RefCell::new(None),
             storage_calls: Cell::new(0),
+            run_marked: Cell::new(false),
         });
         Sim {
             world,
@@ -636,6 +646,14 @@ impl Sim {
             64..=67 => self.content_script_retry(),
             68..=69 => self.healthy = !self.healthy,
             70..=71 => self.kill(),
+            76 => {
+                // The browser quits and starts again: the worker dies, the run's
+                // mark and every tab are gone (restored tabs report as new ones).
+                self.kill();
+                self.world.run_marked.set(false);
+                self.tabs.clear();
+                self.unacked.clear();
+            }
             72..=74 => {
                 if let Some(&tab) = self.pick_tab() {
                     self.report(tab);
