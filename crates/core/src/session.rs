@@ -70,6 +70,9 @@ pub struct Session {
     pub started_at: UnixMillis,
     /// The last confirmed sign of the user.
     pub last_seen: UnixMillis,
+    /// Active milliseconds as of `last_seen`: what a session ended there counts.
+    #[serde(default)]
+    pub seen_active_ms: i64,
     /// Active milliseconds settled so far.
     pub active_ms: i64,
     /// Since when active time is running, if it is.
@@ -91,6 +94,7 @@ impl Session {
             view: page.tab,
             started_at: now,
             last_seen: now,
+            seen_active_ms: 0,
             active_ms: 0,
             active_since: None,
             revision: 0,
@@ -114,6 +118,14 @@ impl Session {
     /// Active milliseconds up to `at`, never past it.
     pub fn active_at(&self, at: UnixMillis) -> i64 {
         self.active_ms + self.active_since.map_or(0, |s| (at - s).max(0))
+    }
+
+    /// A confirmed sign of the user at `now`.
+    pub fn seen(&mut self, now: UnixMillis) {
+        if now >= self.last_seen {
+            self.last_seen = now;
+            self.seen_active_ms = self.active_at(now);
+        }
     }
 
     /// When the idle limit ends this session.
@@ -190,7 +202,7 @@ impl Reviews {
         }
         if let Some(key) = self.tabs.get(&tab).map(|t| t.pr.clone()) {
             if let Some(s) = self.sessions.get_mut(&key) {
-                s.last_seen = s.last_seen.max(now);
+                s.seen(now);
             }
         }
     }
@@ -205,7 +217,7 @@ impl Reviews {
             .collect();
         for k in keys {
             if let Some(s) = self.sessions.get_mut(&k) {
-                s.last_seen = s.last_seen.max(now);
+                s.seen(now);
             }
         }
     }
@@ -243,6 +255,10 @@ impl Reviews {
         let mut s = self.sessions.remove(key)?;
         let at = at.max(s.started_at);
         s.set_active(false, at);
+        if at <= s.last_seen {
+            // Ended at its last sign of the user: nothing after it counts.
+            s.active_ms = s.active_ms.min(s.seen_active_ms);
+        }
         // Skip the revision a beacon preview may have used: the worker's own end,
         // computed with full knowledge, supersedes the content script's.
         s.revision += 1;
@@ -399,6 +415,7 @@ impl Reviews {
     pub fn end_legacy(&mut self, mut session: Session) -> Report {
         let at = session.last_seen.max(session.started_at);
         session.set_active(false, at);
+        session.active_ms = session.active_ms.min(at - session.started_at);
         session.revision += 1;
         Report {
             record: session.record(at, true),

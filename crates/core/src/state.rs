@@ -207,6 +207,7 @@ impl State {
                             view: None,
                             started_at: t.started_at,
                             last_seen: t.last_activity_at,
+                            seen_active_ms: t.active_ms,
                             active_ms: t.active_ms,
                             active_since: t.active_since,
                             revision: t.revision,
