@@ -405,11 +405,7 @@ impl Sim {
         };
         let id = self.next_tab;
         self.next_tab += 1;
-        self.windows[w].push(SimTab {
-            id,
-            window: w as u8,
-            pr,
-        });
+        self.windows[w].push(SimTab { id, pr });
         let i = self.windows[w].len() - 1;
         let background = self.chance(30) && self.active[w].is_some();
         if !background {
