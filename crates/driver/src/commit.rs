@@ -192,8 +192,7 @@ impl<B: Browser> Driver<B> {
         };
         let now = self.browser.now();
         let mut engine = Engine::new(configured(state, user));
-        let writes =
-            new_run || !pending.is_empty() || jobs.iter().any(|j| !j.events.is_empty());
+        let writes = new_run || !pending.is_empty() || jobs.iter().any(|j| !j.events.is_empty());
         let mut outcome = Outcome::default();
         if !writes {
             // A read: answered from the state as it is, nothing handled or saved.
