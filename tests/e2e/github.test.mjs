@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startGitHub } from './github.mjs';
-import { setupEnv, until, untilTracking } from './lib.mjs';
+import { inIsolatedWorld, setupEnv, stopServiceWorker, until, untilTracking } from './lib.mjs';
 
 let site;
 before(async () => { site = await startGitHub(); });
@@ -114,4 +114,70 @@ test('classic Files view: radios outside the form give the verdict; a pending co
   await sleep(800);
   assert.equal((await recorded(env)).length, 4);
   console.log('classic view: file_viewed 1/1, review_submitted(request_changes, radios outside the form) 1/1, comment_posted 1/1 before the review and 2/2 after it (the pending one published with it)');
+});
+
+/** Requests a github.com page (or its content script) made to the loopback address space, and Chrome's refusals. */
+function watchLoopback(context) {
+  const seen = { requests: [], refusals: [] };
+  context.on('request', (r) => {
+    let from = '';
+    try { from = r.frame().url(); } catch { return; } // the service worker's own requests are allowed
+    const host = new URL(r.url()).hostname;
+    if (from.startsWith('https://github.com') && (/^127\./.test(host) || host === 'localhost' || host === '[::1]')) seen.requests.push(r.url());
+  });
+  context.on('console', (m) => { if (/address space/.test(m.text())) seen.refusals.push(m.text()); });
+  return seen;
+}
+
+test('Chrome refuses a page-context beacon from https://github.com to the server on 127.0.0.1 (Local Network Access is on); sendBeacon still says true', async (t) => {
+  const env = await setupEnv(t, site);
+  const watch = watchLoopback(env.context);
+  const page = await openPr(env, '/octo/widgets/pull/1/changes');
+  const queued = await inIsolatedWorld(page, `navigator.sendBeacon(${JSON.stringify(`${env.proxy.url}/api/v1/beacon`)}, new Blob(['{}'], { type: 'text/plain' }))`);
+  assert.equal(queued, true, 'sendBeacon reports success');
+  await until(() => watch.refusals.length > 0, 5000);
+  await sleep(1000);
+  assert.equal(env.proxy.seen.filter((r) => r.path === '/api/v1/beacon').length, 0, 'nothing arrived');
+  assert.match(watch.refusals[0], /Permission was denied for this request to access the `loopback` address space/);
+  console.log(`page-context beacon from https://github.com to ${env.proxy.url}: sendBeacon() = ${queued}, 0 arrived; Chrome: ${watch.refusals[0]}`);
+});
+
+test('with Local Network Access on, 100 tab closes within 50 ms of a review action (half with the worker stopped first) deliver every action and every end exactly once; the page never requests the loopback address space', async (t) => {
+  const env = await setupEnv(t, site);
+  const watch = watchLoopback(env.context);
+  const TRIALS = 100;
+  const gaps = [];
+  for (let i = 0; i < TRIALS; i++) {
+    const page = await openPr(env, `/octo/widgets/pull/${i + 1}/files`);
+    if (i % 2 === 1) await stopServiceWorker(env.context);
+    await page.check('#viewed-0'); // recorded by the content script as the change event fires
+    const gap = Math.floor(Math.random() * 50);
+    await sleep(gap);
+    await page.close();
+    gaps.push(gap);
+  }
+  const everything = await until(async () => {
+    const [sessions, acts, st] = [await env.sessions(), await env.activities(), await env.state()];
+    const waiting = st.outbox.sessions.length + st.outbox.activities.length;
+    return sessions.length >= TRIALS && sessions.every((s) => s.ended_at) && acts.length >= TRIALS && waiting === 0 && { sessions, acts };
+  }, 90000, 500).catch(async () => {
+    const [sessions, acts] = [await env.sessions(), await env.activities()];
+    const got = new Set(acts.map((a) => sessions.find((s) => s.id === a.session_id)?.pr.number));
+    const missing = [...Array(TRIALS).keys()].map((i) => i + 1).filter((n) => !got.has(n));
+    assert.fail(`${sessions.filter((s) => s.ended_at).length}/${TRIALS} ends and ${acts.length}/${TRIALS} actions arrived; actions missing for PRs ${missing.slice(0, 20)} (odd PRs had the worker stopped)`);
+  });
+  await sleep(1500);
+  const sessions = await env.sessions();
+  const acts = await env.activities();
+  const numbers = sessions.map((s) => s.pr.number).sort((a, b) => a - b);
+  assert.deepEqual(numbers, [...Array(TRIALS).keys()].map((i) => i + 1), 'one session per PR, each once');
+  assert.ok(sessions.every((s) => s.ended_at), 'every session ended');
+  assert.equal(acts.length, TRIALS, 'every action once');
+  assert.equal(new Set(acts.map((a) => a.session_id)).size, TRIALS, 'one action per session');
+  assert.ok(acts.every((a) => a.type === 'file_viewed' && a.path === 'src/lib.rs'));
+  assert.deepEqual(watch.requests, [], 'no request from the page to the loopback address space');
+  assert.deepEqual(watch.refusals, [], 'nothing for Local Network Access to refuse');
+  assert.equal(env.proxy.seen.filter((r) => r.path === '/api/v1/beacon').length, 0, 'no page beacon: everything went through the worker');
+  assert.equal((await env.state()).dead.entries.length, 0);
+  console.log(`LNA on, ${TRIALS} closes 0–${Math.max(...gaps)} ms after the action (${TRIALS / 2} with the worker stopped): ${everything.sessions.length} ends and ${acts.length} actions on the server, each once; 0 page requests to loopback`);
 });

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const dist = path.join(root, 'dist');
+export const dist = process.env.REVIEWTIME_DIST || path.join(root, 'dist'); // another build to test, e.g. a mutant
 export const outputDir = path.join(root, 'test-output');
 const scratchRoot = path.join(root, '.scratch');
 
@@ -374,7 +374,7 @@ export async function setupEnv(t, site, { profile, args = site.args } = {}) {
     await server.stop();
     cleanup(server.data);
   });
-  env.sessions = async () => (await api(server, pairing.token, '/api/v1/sessions')).sessions;
+  env.sessions = async () => (await api(server, pairing.token, '/api/v1/sessions?limit=500')).sessions;
   env.activities = async () => (await api(server, pairing.token, '/api/v1/activities?limit=1000')).activities;
   env.state = () => engineState(env.ctl);
   env.attempts = async () => { const st = await env.state(); return [...st.outbox.sessions, ...st.outbox.activities].map((i) => i.retry.attempts); };
