@@ -3,18 +3,20 @@
 //! Bodies are read as bytes and parsed here, so that every bad input gets a
 //! JSON [`Reject`] with a stable code rather than a framework's plain text.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use reviewtime_protocol::{
-    routes, Activity, ActivityBatch, BatchAck, BeaconPayload, SessionAck, SessionRecord, WhoAmI,
+    routes, Activity, ActivityBatch, BatchAck, SessionAck, SessionRecord, WhoAmI,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -22,18 +24,21 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{self, Kind};
 use crate::error::Reject;
 use crate::now_ms;
+use crate::rate::RateLimits;
 use crate::store::{
-    self, ActivityPage, Backend, BeaconWrite, NewActivity, SessionPage, SessionWrite, Store,
-    Totals, UserId,
+    self, ActivityPage, Backend, BeaconTarget, BeaconWrite, NewActivity, Refusal, SessionPage,
+    SessionWrite, Store, Totals, UserId, Writer, MAX_REVISION_STEP,
 };
 use crate::validate::{self, ActivityQuery, SessionQuery, TotalsQuery};
 
 /// Shared by every handler: the store (one per process; it holds the pool or
-/// the connection).
+/// the connection) and the write limits.
 #[derive(Clone)]
 pub struct AppState {
     /// The database.
     pub store: Arc<dyn Store>,
+    /// Rate limits on writes.
+    pub limits: Arc<RateLimits>,
 }
 
 /// How long the health check waits for the database before calling it down.
@@ -42,19 +47,34 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest body any endpoint reads; batch and beacon bodies have tighter limits checked below.
 const BODY_LIMIT: usize = 256 * 1024;
 
-/// The API's routes.
+/// The API's routes. Writes count against the client address's rate limit
+/// before anything else runs, and against the credential's once it is known.
 pub fn router(state: AppState) -> Router {
+    let writes = Router::new()
+        .route(&format!("{}/{{id}}", routes::SESSIONS), put(put_session))
+        .route(routes::ACTIVITIES_BATCH, post(post_batch))
+        .route(routes::BEACON, post(post_beacon))
+        .route_layer(middleware::from_fn_with_state(state.clone(), limit_address));
     Router::new()
         .route(routes::HEALTH, get(health))
         .route(routes::WHOAMI, get(whoami))
         .route(routes::SESSIONS, get(list_sessions))
-        .route(&format!("{}/{{id}}", routes::SESSIONS), put(put_session))
         .route(routes::ACTIVITIES, get(list_activities))
-        .route(routes::ACTIVITIES_BATCH, post(post_batch))
-        .route(routes::BEACON, post(post_beacon))
         .route(routes::TOTALS, get(totals))
+        .merge(writes)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// Counts a write against its client address (known when the server runs
+/// with connection info, as `serve` does).
+async fn limit_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        if let Err(refused) = state.limits.check_address(peer.ip()) {
+            return refused.into_response();
+        }
+    }
+    next.run(request).await
 }
 
 fn bearer(headers: &HeaderMap) -> Result<String, Reject> {
@@ -85,6 +105,19 @@ async fn owner(state: &AppState, headers: &HeaderMap) -> Result<(UserId, String)
     auth::lookup(state.store.as_ref(), &token, Kind::Api)
         .await?
         .ok_or_else(|| Reject::unauthorized("unknown or revoked token; pair the extension again"))
+}
+
+/// The user behind the request's API token, with the write counted against
+/// the token's rate limit (keyed by its hash).
+async fn writer(state: &AppState, headers: &HeaderMap) -> Result<UserId, Reject> {
+    let token = bearer(headers)?;
+    let (user, _) = auth::lookup(state.store.as_ref(), &token, Kind::Api)
+        .await?
+        .ok_or_else(|| {
+            Reject::unauthorized("unknown or revoked token; pair the extension again")
+        })?;
+    state.limits.check_token(&auth::hash(&token))?;
+    Ok(user)
 }
 
 fn body_bytes(
@@ -164,11 +197,36 @@ fn encode(items: &[Activity]) -> Result<Vec<NewActivity>, Reject> {
         .collect()
 }
 
-fn session_conflict(id: &str, stored: &SessionRecord) -> Reject {
-    Reject::conflict(format!(
-        "session {id} is already recorded for {} started at {}",
-        stored.pr, stored.started_at
-    ))
+/// The answer to a refused session write; nothing was stored.
+fn refused(id: &str, why: Refusal) -> Reject {
+    match why {
+        Refusal::OtherSession(stored) => Reject::conflict(format!(
+            "session {id} is already recorded for {} started at {}",
+            stored.pr, stored.started_at
+        )),
+        Refusal::OtherBeaconHash => Reject {
+            status: StatusCode::CONFLICT,
+            code: "beacon_hash_conflict",
+            message: format!(
+                "session {id} already has another beacon_hash registered; the first one stays"
+            ),
+            retry_after: None,
+        },
+        Refusal::RevisionJump { stored, sent } => Reject::invalid(
+            "revision_jump",
+            format!(
+                "session {id}: revision {sent} is more than {MAX_REVISION_STEP} above the stored {stored}"
+            ),
+        ),
+    }
+}
+
+/// What a session PUT may carry beside the [`SessionRecord`]'s fields.
+#[derive(Debug, Deserialize)]
+struct SessionExtras {
+    /// Hex SHA-256 of the session's beacon secret (registers its capability).
+    #[serde(default)]
+    beacon_hash: Option<String>,
 }
 
 async fn put_session(
@@ -177,17 +235,25 @@ async fn put_session(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SessionAck>, Reject> {
-    let user = user(&state, &headers).await?;
+    let user = writer(&state, &headers).await?;
     let body = body_bytes(body, routes::MAX_BATCH_BYTES, "session")?;
     let record: SessionRecord = parse_json(&body, "session")?;
+    let extras: SessionExtras = parse_json(&body, "session")?;
     if record.id != id {
         return Err(Reject::bad_request(format!(
             "session id in the body ({}) differs from the one in the path ({id})",
             record.id
         )));
     }
-    validate::validate_session(&record)?;
-    let ack = match state.store.put_session(user, &record, now_ms()).await? {
+    let now = now_ms();
+    validate::validate_session(&record, now)?;
+    if let Some(hash) = &extras.beacon_hash {
+        validate::check_beacon_hash(hash)?;
+    }
+    let writer = Writer::Client {
+        beacon_hash: extras.beacon_hash,
+    };
+    let ack = match state.store.put_session(user, &record, &writer, now).await? {
         SessionWrite::Applied(session) => SessionAck {
             session,
             applied: true,
@@ -196,7 +262,7 @@ async fn put_session(
             session,
             applied: false,
         },
-        SessionWrite::Conflict(stored) => return Err(session_conflict(&record.id, &stored)),
+        SessionWrite::Refused(why) => return Err(refused(&record.id, why)),
     };
     Ok(Json(ack))
 }
@@ -206,14 +272,30 @@ async fn post_batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchAck>, Reject> {
-    let user = user(&state, &headers).await?;
+    let user = writer(&state, &headers).await?;
     let body = body_bytes(body, routes::MAX_BATCH_BYTES, "batch")?;
     let batch: ActivityBatch = parse_json(&body, "batch")?;
-    validate::validate_batch(&batch.activities)?;
+    let now = now_ms();
+    validate::validate_batch(&batch.activities, now)?;
     let items = encode(&batch.activities)?;
-    Ok(Json(
-        state.store.put_activities(user, &items, now_ms()).await?,
-    ))
+    Ok(Json(state.store.put_activities(user, &items, now).await?))
+}
+
+/// A beacon body, either form: a session's own capability (`session_id` +
+/// `beacon_secret`, the protocol's `SessionBeacon`) or the deprecated
+/// user-wide `key` (`BeaconPayload`).
+#[derive(Debug, Deserialize)]
+struct BeaconBody {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    beacon_secret: Option<String>,
+    #[serde(default)]
+    sessions: Vec<SessionRecord>,
+    #[serde(default)]
+    activities: Vec<Activity>,
 }
 
 async fn post_beacon(
@@ -221,27 +303,84 @@ async fn post_beacon(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchAck>, Reject> {
     let body = body_bytes(body, routes::MAX_BEACON_BYTES, "beacon")?;
-    let payload: BeaconPayload = parse_json(&body, "beacon")?;
-    if payload.sessions.iter().any(|s| s.ended_at.is_none()) {
-        return Err(Reject::bad_request(
-            "a beacon may only record ended sessions",
-        ));
-    }
+    let payload: BeaconBody = parse_json(&body, "beacon")?;
+    let now = now_ms();
+    let user = match (&payload.key, &payload.session_id, &payload.beacon_secret) {
+        (None, Some(session_id), Some(secret)) => {
+            validate::check_beacon_secret(secret)?;
+            let hash = auth::hash(secret);
+            let user = match state.store.beacon_target(session_id, &hash).await? {
+                BeaconTarget::Owner(user) => user,
+                BeaconTarget::Unknown => {
+                    return Err(Reject {
+                        status: StatusCode::NOT_FOUND,
+                        code: "unknown_session",
+                        message: format!(
+                            "no session {session_id} accepts this beacon secret: the server has not seen the session (or it was registered with another secret)"
+                        ),
+                        retry_after: None,
+                    })
+                }
+            };
+            state.limits.check_token(&hash)?;
+            if payload.sessions.len() > 1 {
+                return Err(Reject::bad_request(
+                    "a session beacon carries at most one session record",
+                ));
+            }
+            let ids = payload.sessions.iter().map(|s| &s.id);
+            let mut ids = ids.chain(payload.activities.iter().map(|a| &a.session_id));
+            let outside = ids.find(|id| *id != session_id);
+            if let Some(other) = outside {
+                return Err(Reject::forbidden(
+                    "beacon_scope",
+                    format!("this beacon may record session {session_id} only, not {other}"),
+                ));
+            }
+            user
+        }
+        (Some(key), None, None) => {
+            let (user, _) = auth::lookup(state.store.as_ref(), key, Kind::Beacon)
+                .await?
+                .ok_or_else(|| Reject::unauthorized("unknown or revoked beacon key"))?;
+            state.limits.check_token(&auth::hash(key))?;
+            if payload.sessions.iter().any(|s| s.ended_at.is_none()) {
+                return Err(Reject::bad_request(
+                    "a beacon key may only record ended sessions",
+                ));
+            }
+            if payload.sessions.len() > routes::MAX_BATCH_ITEMS {
+                return Err(Reject::too_large(format!(
+                    "beacon holds {} sessions; the limit is {}",
+                    payload.sessions.len(),
+                    routes::MAX_BATCH_ITEMS
+                )));
+            }
+            user
+        }
+        (None, None, None) => {
+            return Err(Reject::unauthorized(
+                "a beacon needs its session_id and beacon_secret",
+            ))
+        }
+        _ => {
+            return Err(Reject::bad_request(
+                "a beacon carries either session_id with beacon_secret, or the deprecated key, not a mix",
+            ))
+        }
+    };
     for s in &payload.sessions {
-        validate::validate_session(s)?;
+        validate::validate_session(s, now)?;
     }
-    validate::validate_batch(&payload.activities)?;
+    validate::validate_batch(&payload.activities, now)?;
     let items = encode(&payload.activities)?;
-    let (user, _) = auth::lookup(state.store.as_ref(), &payload.key, Kind::Beacon)
-        .await?
-        .ok_or_else(|| Reject::unauthorized("unknown or revoked beacon key"))?;
     match state
         .store
-        .put_beacon(user, &payload.sessions, &items, now_ms())
+        .put_beacon(user, &payload.sessions, &items, now)
         .await?
     {
         BeaconWrite::Stored(ack) => Ok(Json(ack)),
-        BeaconWrite::Conflict(stored) => Err(session_conflict(&stored.id, &stored)),
+        BeaconWrite::Refused(id, why) => Err(refused(&id, why)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! API tokens and beacon keys: random, shown once, stored only as SHA-256
-//! hashes. This module makes and hashes secrets; the [`Store`] keeps the hashes.
+//! hashes beside a public id drawn separately (it shares nothing with the
+//! secret). This module makes and hashes secrets; the [`Store`] keeps the hashes.
 
 use sha2::{Digest, Sha256};
 
@@ -43,7 +44,8 @@ impl Kind {
 /// gets [`Issued::stored`].
 #[derive(Debug, Clone)]
 pub struct Issued {
-    /// Short public id, for listing and revoking.
+    /// Public id, for listing and revoking: 16 hex characters drawn on
+    /// their own, so knowing it tells nothing about the secret.
     pub id: String,
     /// The secret itself.
     pub secret: String,
@@ -67,12 +69,18 @@ pub fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Makes a fresh random credential of `kind` (not yet stored).
-pub fn generate(kind: Kind) -> Result<Issued, ServerError> {
-    let mut bytes = [0u8; 24];
+/// `n` random bytes from the OS, hex-encoded.
+pub fn random_hex(n: usize) -> Result<String, ServerError> {
+    let mut bytes = vec![0u8; n];
     getrandom::fill(&mut bytes).map_err(|e| ServerError::Random(e.to_string()))?;
-    let secret = format!("{}{}", kind.prefix(), hex::encode(bytes));
-    let id = secret[3..11].to_string();
+    Ok(hex::encode(bytes))
+}
+
+/// Makes a fresh random credential of `kind` (not yet stored): a 192-bit
+/// secret, and a 64-bit public id drawn separately from it.
+pub fn generate(kind: Kind) -> Result<Issued, ServerError> {
+    let secret = format!("{}{}", kind.prefix(), random_hex(24)?);
+    let id = random_hex(8)?;
     Ok(Issued { id, secret, kind })
 }
 
@@ -95,4 +103,24 @@ pub async fn lookup(
     kind: Kind,
 ) -> Result<Option<(UserId, String)>, StoreError> {
     store.credential_owner(&hash(secret), kind).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_id_shares_nothing_with_its_secret() {
+        for _ in 0..64 {
+            let issued = generate(Kind::Api).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(issued.id.len(), 16);
+            let body = issued.secret.trim_start_matches("rt_");
+            assert_eq!(body.len(), 48);
+            // No 4-character run of the id appears in the secret or its hash
+            // beyond chance (a 4-hex run matches by chance with p ≈ 45/65536).
+            assert!(!body.contains(&issued.id[..8]), "{issued:?}");
+            assert!(!body.contains(&issued.id[8..]), "{issued:?}");
+            assert!(!hash(&issued.secret).contains(&issued.id[..8]));
+        }
+    }
 }

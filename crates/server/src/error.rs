@@ -30,15 +30,48 @@ pub struct Reject {
     pub code: &'static str,
     /// Human message.
     pub message: String,
+    /// Seconds to send as `Retry-After` (429 only).
+    pub retry_after: Option<u64>,
 }
 
 impl Reject {
+    /// 400 with a specific stable code: the request is well-formed but what
+    /// it says cannot be stored (out of bounds, inconsistent).
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Reject {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// 403 with a specific stable code: authenticated, but not allowed this.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Reject {
+            status: StatusCode::FORBIDDEN,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// 429 `rate_limited`, to be tried again after `retry_after` seconds.
+    pub fn rate_limited(what: &str, retry_after: u64) -> Self {
+        Reject {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "rate_limited",
+            message: format!(
+                "too many writes from this {what}; nothing was stored, try again in {retry_after} s"
+            ),
+            retry_after: Some(retry_after),
+        }
+    }
     /// 400 with a message.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Reject {
             status: StatusCode::BAD_REQUEST,
             code: "bad_request",
             message: message.into(),
+            retry_after: None,
         }
     }
     /// 401.
@@ -47,6 +80,7 @@ impl Reject {
             status: StatusCode::UNAUTHORIZED,
             code: "unauthorized",
             message: message.into(),
+            retry_after: None,
         }
     }
     /// 404.
@@ -55,6 +89,7 @@ impl Reject {
             status: StatusCode::NOT_FOUND,
             code: "not_found",
             message: message.into(),
+            retry_after: None,
         }
     }
     /// 409.
@@ -63,6 +98,7 @@ impl Reject {
             status: StatusCode::CONFLICT,
             code: "conflict",
             message: message.into(),
+            retry_after: None,
         }
     }
     /// 503: the database does not answer; the request may be repeated later.
@@ -71,6 +107,7 @@ impl Reject {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "unavailable",
             message: message.into(),
+            retry_after: None,
         }
     }
     /// 413.
@@ -79,6 +116,7 @@ impl Reject {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             code: "too_large",
             message: message.into(),
+            retry_after: None,
         }
     }
 }
@@ -96,6 +134,7 @@ impl From<ServerError> for Reject {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "internal",
             message: "the server failed to handle this request; it was not stored".into(),
+            retry_after: None,
         }
     }
 }
@@ -112,6 +151,12 @@ impl IntoResponse for Reject {
             code: self.code.to_string(),
             message: self.message,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

@@ -7,6 +7,7 @@
 //! - [`validate`]: what clients send, checked before it reaches a store.
 //! - [`auth`]: API tokens and beacon keys, stored hashed.
 //! - [`api`]: routes, limits and handlers under `/api/v1`.
+//! - [`rate`]: rate limits on writes, per credential and per address.
 //! - [`dashboard`]: the page at `/`.
 //! - [`migrate`]: copying an SQLite database into PostgreSQL.
 //! - [`error`]: internal errors and the JSON error answers.
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod migrate;
+pub mod rate;
 pub mod store;
 pub mod validate;
 
@@ -29,6 +31,7 @@ use reviewtime_protocol::Pairing;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::error::ServerError;
+use crate::rate::{Rate, RateLimits};
 use crate::store::{Location, Store};
 
 /// Prints a line to stdout, ignoring a closed pipe: a server must not die
@@ -41,8 +44,10 @@ macro_rules! say {
 }
 
 /// The whole application: API, dashboard, CORS for bearer-token clients.
-pub fn app(store: Arc<dyn Store>) -> axum::Router {
-    let state = api::AppState { store };
+/// Serve it with connection info (`into_make_service_with_connect_info::<SocketAddr>`)
+/// for the per-address limit to apply.
+pub fn app(store: Arc<dyn Store>, limits: Arc<RateLimits>) -> axum::Router {
+    let state = api::AppState { store, limits };
     // Tokens travel in a header, never in cookies, so any origin may call the API.
     let cors = CorsLayer::new()
         .allow_origin(Any)
@@ -114,6 +119,10 @@ pub struct ServeOptions {
     pub pool_size: usize,
     /// Stop by itself after this long (tests and benchmarks).
     pub exit_after: Option<std::time::Duration>,
+    /// Write limit per credential.
+    pub rate_per_token: Rate,
+    /// Write limit per client address.
+    pub rate_per_address: Rate,
 }
 
 /// Serves until Ctrl-C, SIGTERM, or `exit_after` elapses.
@@ -127,7 +136,10 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServerError> {
         data,
         pool_size,
         exit_after,
+        rate_per_token,
+        rate_per_address,
     } = options;
+    let limits = Arc::new(RateLimits::new(rate_per_token, rate_per_address));
     let store = database.open(pool_size).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -137,8 +149,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServerError> {
         let link = pairing.to_link();
         std::fs::create_dir_all(&data)?;
         let file = data.join("pairing-link.txt");
-        std::fs::write(&file, format!("{link}\n"))?;
-        restrict(&file);
+        write_private(&file, format!("{link}\n").as_bytes())?;
         say!("First start: created user `local`.");
         say!("PAIRING {link}");
         say!("(also saved in {}; open it to sign in to the dashboard, paste it in the extension's options)", file.display());
@@ -167,16 +178,54 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServerError> {
         };
         tokio::select! { _ = ctrl_c => {}, _ = term => {}, _ = timer => {} }
     };
-    axum::serve(listener, app(store))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let sweeper = {
+        let limits = limits.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limits.forget_idle();
+            }
+        })
+    };
+    let served = axum::serve(
+        listener,
+        app(store, limits).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    sweeper.abort();
+    served?;
     Ok(())
 }
 
-#[cfg(unix)]
-fn restrict(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+/// Writes `contents` to `path` so that no other user can ever read it: a
+/// temporary file beside it, created new with mode 0600 (never
+/// world-readable, not even for a moment), synced, then renamed over `path`
+/// (atomic: a reader sees the old file or the whole new one).
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let _ = std::fs::remove_file(&tmp);
+    let written = options.open(&tmp).and_then(|mut f| {
+        f.write_all(contents)?;
+        f.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
 }
-#[cfg(not(unix))]
-fn restrict(_: &Path) {}

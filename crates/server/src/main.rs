@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use reviewtime_server::migrate::{self, MigrateError};
+use reviewtime_server::rate::Rate;
 use reviewtime_server::store::{Location, Store, StoreError};
 use reviewtime_server::{add_user, auth, now_ms, serve, ServeOptions};
 
@@ -48,6 +49,18 @@ enum Command {
         /// Stop by itself after this many seconds (tests and benchmarks).
         #[arg(long)]
         exit_after: Option<u64>,
+        /// Writes one credential may send at once (0: no limit per credential).
+        #[arg(long, default_value_t = Rate::PER_TOKEN.burst, env = "REVIEWTIME_RATE_BURST")]
+        rate_burst: u32,
+        /// Writes per second one credential may sustain (0: no limit per credential).
+        #[arg(long, default_value_t = Rate::PER_TOKEN.per_sec, env = "REVIEWTIME_RATE_PER_SEC")]
+        rate_per_sec: u32,
+        /// Writes one client address (an IPv6 /64) may send at once (0: no limit per address).
+        #[arg(long, default_value_t = Rate::PER_ADDRESS.burst, env = "REVIEWTIME_ADDRESS_RATE_BURST")]
+        address_rate_burst: u32,
+        /// Writes per second one client address may sustain (0: no limit per address).
+        #[arg(long, default_value_t = Rate::PER_ADDRESS.per_sec, env = "REVIEWTIME_ADDRESS_RATE_PER_SEC")]
+        address_rate_per_sec: u32,
     },
     /// Manage users.
     User {
@@ -104,10 +117,16 @@ enum TokenCommand {
         #[arg(long, value_enum, default_value = "api")]
         kind: TokenKind,
     },
-    /// Revoke a credential by its public id (the 8 characters after the prefix).
+    /// Revoke a credential by its public id (as `token issue` and `token list` print it).
     Revoke {
         /// The credential's id.
         id: String,
+    },
+    /// List a user's credentials: public id, kind, created, revoked.
+    List {
+        /// The user's name.
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -139,12 +158,27 @@ fn location(cli: &Cli) -> Result<Location, String> {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match &cli.command {
-        Command::Serve { addr, exit_after } => serve(ServeOptions {
+        Command::Serve {
+            addr,
+            exit_after,
+            rate_burst,
+            rate_per_sec,
+            address_rate_burst,
+            address_rate_per_sec,
+        } => serve(ServeOptions {
             addr: *addr,
             database: location(&cli)?,
             data: cli.data.clone(),
             pool_size: cli.pool_size,
             exit_after: exit_after.map(std::time::Duration::from_secs),
+            rate_per_token: Rate {
+                burst: *rate_burst,
+                per_sec: *rate_per_sec,
+            },
+            rate_per_address: Rate {
+                burst: *address_rate_burst,
+                per_sec: *address_rate_per_sec,
+            },
         })
         .await
         .map_err(|e| e.to_string()),
@@ -192,6 +226,29 @@ async fn run(cli: Cli) -> Result<(), String> {
             } else {
                 Err(format!("no live credential with id {id}"))
             }
+        }
+        Command::Token {
+            command: TokenCommand::List { user },
+        } => {
+            let store = open(&cli).await?;
+            let id = store
+                .user_id(user)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no user called {user}"))?;
+            for c in store.credentials(id).await.map_err(|e| e.to_string())? {
+                let state = match c.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => "live".to_string(),
+                };
+                println!(
+                    "{} {} created {} {state}",
+                    c.id,
+                    c.kind.as_str(),
+                    c.created_at
+                );
+            }
+            Ok(())
         }
         Command::Migrate { to, from, force } => {
             // Without --from: the SQLite database --database names, or else

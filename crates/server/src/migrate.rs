@@ -58,6 +58,8 @@ pub struct SessionRow {
     pub active_secs: i64,
     pub revision: i64,
     pub updated_at: i64,
+    pub auth_revision: i64,
+    pub beacon_hash: Option<String>,
 }
 
 /// An activity row as stored.

@@ -30,8 +30,37 @@ fn check_int(what: &str, value: u64) -> Result<i64, Reject> {
     i64::try_from(value).map_err(|_| Reject::bad_request(format!("{what} is out of range")))
 }
 
-/// Rejects a session record that could not be real.
-pub fn validate_session(s: &SessionRecord) -> Result<(), Reject> {
+/// The earliest time the server stores: 2020-01-01T00:00:00Z, before
+/// ReviewTime existed.
+pub const MIN_TIME: i64 = 1_577_836_800_000;
+/// How far ahead of the server's clock a client's clock may run (1 day).
+pub const MAX_CLOCK_AHEAD_MS: i64 = 86_400_000;
+/// Longest session (wall time) stored: 31 days. The idle limit ends a
+/// session long before; more is a broken or hostile client.
+pub const MAX_SESSION_SECS: u64 = 31 * 86_400;
+/// Highest revision, pull-request number stored (2^31).
+pub const MAX_COUNTER: u64 = 1 << 31;
+
+/// A time within `[MIN_TIME, now + MAX_CLOCK_AHEAD_MS]`.
+fn check_time(what: &str, t: i64, now: i64) -> Result<(), Reject> {
+    let latest = now.saturating_add(MAX_CLOCK_AHEAD_MS);
+    if t < MIN_TIME || t > latest {
+        return Err(Reject::invalid(
+            "time_out_of_range",
+            format!(
+                "{what} is {t}: times must be Unix milliseconds between {MIN_TIME} (2020-01-01) and {latest} (a day ahead of the server's clock)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Rejects a session record that could not be real, at server time `now`:
+/// times outside the window, wall time that disagrees with the start and
+/// end (or, in progress, runs past the server's clock), active time above
+/// wall time, a session longer than [`MAX_SESSION_SECS`], a revision or
+/// number above [`MAX_COUNTER`].
+pub fn validate_session(s: &SessionRecord, now: i64) -> Result<(), Reject> {
     check_text("session id", &s.id)?;
     check_text("host", &s.pr.host)?;
     check_text("owner", &s.pr.owner)?;
@@ -39,28 +68,79 @@ pub fn validate_session(s: &SessionRecord) -> Result<(), Reject> {
     if s.pr.number == 0 {
         return Err(Reject::bad_request("pull request number must be positive"));
     }
-    check_int("pull request number", s.pr.number)?;
-    check_int("wall_secs", s.wall_secs)?;
-    check_int("active_secs", s.active_secs)?;
-    check_int("revision", s.revision)?;
-    if s.started_at <= 0 {
-        return Err(Reject::bad_request(
-            "started_at must be a positive Unix time in milliseconds",
+    if s.pr.number > MAX_COUNTER {
+        return Err(Reject::invalid(
+            "number_out_of_range",
+            format!("pull request number {} is above {MAX_COUNTER}", s.pr.number),
         ));
     }
-    if let Some(end) = s.ended_at {
-        if end < s.started_at {
-            return Err(Reject::bad_request("ended_at is before started_at"));
-        }
+    if s.revision == 0 || s.revision > MAX_COUNTER {
+        return Err(Reject::invalid(
+            "revision_out_of_range",
+            format!(
+                "revision is {}; it must be between 1 and {MAX_COUNTER}",
+                s.revision
+            ),
+        ));
     }
-    if s.active_secs > s.wall_secs + 1 {
-        return Err(Reject::bad_request("active_secs exceeds wall_secs"));
+    check_time("started_at", s.started_at, now)?;
+    // The span the wall time must agree with: to the end, or (in progress)
+    // at most to the latest time the server accepts.
+    let span_ms = match s.ended_at {
+        Some(end) => {
+            check_time("ended_at", end, now)?;
+            if end < s.started_at {
+                return Err(Reject::invalid(
+                    "wall_time_inconsistent",
+                    "ended_at is before started_at",
+                ));
+            }
+            end - s.started_at
+        }
+        None => now.saturating_add(MAX_CLOCK_AHEAD_MS) - s.started_at,
+    };
+    if s.wall_secs > MAX_SESSION_SECS {
+        return Err(Reject::invalid(
+            "session_too_long",
+            format!(
+                "wall_secs is {}; a session lasts at most {MAX_SESSION_SECS} s (31 days)",
+                s.wall_secs
+            ),
+        ));
+    }
+    // Whole seconds of the span, give or take one for the client's rounding.
+    let span_secs = u64::try_from(span_ms / 1000).unwrap_or(0);
+    let too_long = s.wall_secs > span_secs + 1;
+    let too_short = s.ended_at.is_some() && s.wall_secs + 1 < span_secs;
+    if too_long || too_short {
+        return Err(Reject::invalid(
+            "wall_time_inconsistent",
+            match s.ended_at {
+                Some(_) => format!(
+                    "wall_secs is {} but the session ran {span_secs} s from started_at to ended_at",
+                    s.wall_secs
+                ),
+                None => format!(
+                    "wall_secs is {} but the session started only {span_secs} s before the latest time the server accepts",
+                    s.wall_secs
+                ),
+            },
+        ));
+    }
+    if s.active_secs > s.wall_secs {
+        return Err(Reject::invalid(
+            "active_exceeds_wall",
+            format!(
+                "active_secs ({}) exceeds wall_secs ({})",
+                s.active_secs, s.wall_secs
+            ),
+        ));
     }
     Ok(())
 }
 
-/// Rejects a batch that is too big or holds an invalid activity.
-pub fn validate_batch(items: &[Activity]) -> Result<(), Reject> {
+/// Rejects a batch that is too big or holds an invalid activity, at server time `now`.
+pub fn validate_batch(items: &[Activity], now: i64) -> Result<(), Reject> {
     if items.len() > routes::MAX_BATCH_ITEMS {
         return Err(Reject::too_large(format!(
             "batch holds {} activities; the limit is {}",
@@ -71,15 +151,40 @@ pub fn validate_batch(items: &[Activity]) -> Result<(), Reject> {
     for a in items {
         check_text("activity id", &a.id)?;
         check_text("session id", &a.session_id)?;
-        if a.at <= 0 {
-            return Err(Reject::bad_request(format!(
-                "activity {}: at must be a positive time",
-                a.id
-            )));
-        }
+        check_time(&format!("activity {}: at", a.id), a.at, now)?;
         if let ActivityKind::FileViewed { path: Some(p) } = &a.kind {
             check_text("file path", p)?;
         }
+    }
+    Ok(())
+}
+
+/// A beacon hash as the client registers it: hex SHA-256, lowercase.
+pub fn check_beacon_hash(hash: &str) -> Result<(), Reject> {
+    if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(Reject::invalid(
+            "bad_beacon_hash",
+            "beacon_hash must be the SHA-256 of the beacon secret in 64 lowercase hex characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Shortest and longest beacon secret accepted (the extension sends 64 hex
+/// characters: 256 random bits).
+pub const BEACON_SECRET_LEN: std::ops::RangeInclusive<usize> = 32..=128;
+
+/// A beacon secret as a beacon sends it.
+pub fn check_beacon_secret(secret: &str) -> Result<(), Reject> {
+    if !BEACON_SECRET_LEN.contains(&secret.len()) || secret.chars().any(|c| c.is_control()) {
+        return Err(Reject::invalid(
+            "bad_beacon_secret",
+            format!(
+                "beacon_secret must be {} to {} characters without control characters",
+                BEACON_SECRET_LEN.start(),
+                BEACON_SECRET_LEN.end()
+            ),
+        ));
     }
     Ok(())
 }

@@ -5,9 +5,10 @@
 #![allow(clippy::unwrap_used)]
 mod common;
 
-use common::{activity, session, start, Backend, Client, Db};
-use reviewtime_protocol::{ActivityBatch, ApiError, BatchAck, SessionAck};
+use common::{activity, session, start, start_with, Backend, Client, Db, UNLIMITED};
+use reviewtime_protocol::{ActivityBatch, ApiError, BatchAck, SessionAck, SessionRecord};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 /// Runs each listed `async fn(Backend)` as two tests, one per store.
 macro_rules! on_both_stores {
@@ -41,6 +42,11 @@ on_both_stores!(
     concurrent_writers_lose_nothing_and_a_restart_keeps_everything,
     the_cli_issues_and_revokes_credentials,
     lists_filter_page_and_total_the_same_way,
+    public_ids_share_nothing_with_secrets_and_beacon_keys_rotate,
+    bounds_refuse_absurd_values_with_clear_codes_and_store_nothing,
+    totals_answer_even_when_stored_sums_would_overflow,
+    a_session_beacon_touches_only_its_own_session_and_never_blocks_the_client,
+    the_rate_limit_answers_429_with_retry_after_per_token_and_per_address,
 );
 
 async fn health_and_pairing_on_first_start(backend: Backend) {
@@ -338,7 +344,7 @@ async fn concurrent_writers_lose_nothing_and_a_restart_keeps_everything(backend:
     let Some(db) = Db::fresh(backend, "concurrent").await else {
         return;
     };
-    let server = start(&db);
+    let server = start_with(&db, UNLIMITED);
     let token = server.pairing.clone().unwrap().token;
     let mut tasks = Vec::new();
     for w in 0..16 {
@@ -499,4 +505,572 @@ fn common_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
+}
+
+async fn public_ids_share_nothing_with_secrets_and_beacon_keys_rotate(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "rotate").await else {
+        return;
+    };
+    let server = start(&db);
+    let paired = server.pairing.clone().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(db.data.join("pairing-link.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the pairing file is private");
+    }
+    // Every id, listed or issued, is 16 hex characters found nowhere in its secret.
+    let issue = |kind: &str| {
+        let out = db.cli(&["token", "issue", "--user", "local", "--kind", kind]);
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap()
+                .to_string()
+        };
+        (field("id "), field("secret "))
+    };
+    let (api_id, api_secret) = issue("api");
+    let (new_beacon_id, new_beacon) = issue("beacon");
+    for (id, secret) in [(&api_id, &api_secret), (&new_beacon_id, &new_beacon)] {
+        assert_eq!(id.len(), 16, "{id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        for window in id.as_bytes().windows(6) {
+            let part = std::str::from_utf8(window).unwrap();
+            assert!(
+                !secret.contains(part),
+                "id {id} shares {part} with its secret"
+            );
+        }
+    }
+    let listed = String::from_utf8(db.cli(&["token", "list", "--user", "local"]).stdout).unwrap();
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+    for line in listed.lines() {
+        let id = line.split(' ').next().unwrap();
+        assert_eq!(id.len(), 16);
+        for secret in [&paired.token, &paired.beacon_key, &api_secret, &new_beacon] {
+            assert!(
+                !secret.contains(&id[..8]),
+                "listed id {id} is part of a secret"
+            );
+        }
+    }
+    // Rotating the beacon key: the paired one is revoked, the new one works.
+    let old_id = listed
+        .lines()
+        .find(|l| l.contains(" beacon ") && !l.starts_with(&new_beacon_id))
+        .and_then(|l| l.split(' ').next())
+        .unwrap()
+        .to_string();
+    assert!(db.cli(&["token", "revoke", &old_id]).status.success());
+    let http = reqwest::Client::new();
+    let beacon = |key: &str, id: &str| {
+        let body = json!({"key": key, "sessions": [session(id, 1, true)]}).to_string();
+        http.post(format!("{}/api/v1/beacon", server.url))
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        beacon(&paired.beacon_key, "r1").await.unwrap().status(),
+        401
+    );
+    assert_eq!(beacon(&new_beacon, "r2").await.unwrap().status(), 200);
+    let listed = String::from_utf8(db.cli(&["token", "list", "--user", "local"]).stdout).unwrap();
+    assert!(listed
+        .lines()
+        .any(|l| l.starts_with(&old_id) && l.contains("revoked")));
+    let c = Client::new(&server.url, &api_secret);
+    let ids: Vec<String> = c.sessions().await.into_iter().map(|s| s.id).collect();
+    assert_eq!(ids, ["r2"], "only the live key's beacon was stored");
+    drop(server);
+    db.remove().await;
+}
+
+fn now_ms() -> i64 {
+    common_now()
+}
+
+/// A session that ended a minute ago, consistent in every field.
+fn recent(id: &str, revision: u64) -> SessionRecord {
+    let mut s = session(id, revision, true);
+    s.started_at = now_ms() - 3_600_000;
+    s.ended_at = Some(s.started_at + 600_000);
+    s.wall_secs = 600;
+    s.active_secs = 300;
+    s
+}
+
+async fn expect_error(r: reqwest::Response, status: u16, code: &str, case: &str) {
+    assert_eq!(r.status().as_u16(), status, "{case}");
+    let err: ApiError = r
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{case}: not a JSON error: {e}"));
+    assert_eq!(err.code, code, "{case}: {}", err.message);
+    assert!(!err.message.is_empty());
+}
+
+async fn bounds_refuse_absurd_values_with_clear_codes_and_store_nothing(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "bounds").await else {
+        return;
+    };
+    let server = start(&db);
+    let c = Client::new(&server.url, &server.pairing.clone().unwrap().token);
+    let kept = recent("kept", 1);
+    assert!(c.put(&kept).await.status().is_success());
+    let before = c.sessions().await;
+    let now = now_ms();
+    let day = 86_400_000;
+    type Edit = Box<dyn Fn(&mut SessionRecord)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "started in 1970",
+            Box::new(|s| s.started_at = 1),
+            "time_out_of_range",
+        ),
+        (
+            "started in 2019",
+            Box::new(|s| {
+                s.started_at = 1_546_300_800_000;
+                s.ended_at = Some(s.started_at + 600_000);
+            }),
+            "time_out_of_range",
+        ),
+        (
+            "started two days ahead",
+            Box::new(move |s| {
+                s.started_at = now + 2 * day;
+                s.ended_at = Some(s.started_at + 600_000);
+            }),
+            "time_out_of_range",
+        ),
+        (
+            "ended at i64::MAX",
+            Box::new(|s| s.ended_at = Some(i64::MAX)),
+            "time_out_of_range",
+        ),
+        (
+            "ended before it started",
+            Box::new(|s| s.ended_at = Some(s.started_at - 1)),
+            "wall_time_inconsistent",
+        ),
+        (
+            "wall longer than its span",
+            Box::new(|s| s.wall_secs = 601 + 1),
+            "wall_time_inconsistent",
+        ),
+        (
+            "wall shorter than its span",
+            Box::new(|s| s.wall_secs = 10),
+            "wall_time_inconsistent",
+        ),
+        (
+            "in progress, wall past the server's clock",
+            Box::new(|s| {
+                s.ended_at = None;
+                s.wall_secs = 3_600 + 2 * 86_400;
+            }),
+            "wall_time_inconsistent",
+        ),
+        (
+            "wall of 2^63",
+            Box::new(|s| s.wall_secs = 1 << 63),
+            "session_too_long",
+        ),
+        (
+            "active above wall",
+            Box::new(|s| s.active_secs = 601),
+            "active_exceeds_wall",
+        ),
+        (
+            "active of u64::MAX",
+            Box::new(|s| s.active_secs = u64::MAX),
+            "active_exceeds_wall",
+        ),
+        (
+            "revision 2^31 + 1",
+            Box::new(|s| s.revision = (1 << 31) + 1),
+            "revision_out_of_range",
+        ),
+        (
+            "revision u64::MAX",
+            Box::new(|s| s.revision = u64::MAX),
+            "revision_out_of_range",
+        ),
+        (
+            "revision 0",
+            Box::new(|s| s.revision = 0),
+            "revision_out_of_range",
+        ),
+        (
+            "first revision beyond one step",
+            Box::new(|s| s.revision = 1_001),
+            "revision_jump",
+        ),
+        (
+            "pull request 2^40",
+            Box::new(|s| s.pr.number = 1 << 40),
+            "number_out_of_range",
+        ),
+    ];
+    for (case, edit, code) in &cases {
+        let mut s = recent("absurd", 1);
+        edit(&mut s);
+        expect_error(c.put(&s).await, 400, code, case).await;
+    }
+    // A stored session's revision may not jump more than 1,000 ahead.
+    let mut jump = kept.clone();
+    jump.revision = 1_002;
+    expect_error(c.put(&jump).await, 400, "revision_jump", "jump").await;
+    jump.revision = 1_001;
+    assert!(
+        c.put(&jump)
+            .await
+            .json::<SessionAck>()
+            .await
+            .unwrap()
+            .applied,
+        "exactly one step is fine"
+    );
+    // Activities: times within the window too.
+    for at in [1, 1_000_000_000_000, now + 2 * day, i64::MAX, i64::MIN] {
+        let mut a = activity("bad-at");
+        a.at = at;
+        expect_error(
+            c.batch(vec![a]).await,
+            400,
+            "time_out_of_range",
+            &format!("at {at}"),
+        )
+        .await;
+    }
+    // Numbers that do not fit the wire types are malformed.
+    let r = c
+        .http
+        .put(format!("{}/api/v1/sessions/big", server.url))
+        .bearer_auth(&c.token)
+        .body(r#"{"id":"big","pr":{"host":"h","owner":"o","repo":"r","number":1},"started_at":1700000000000,"ended_at":null,"wall_secs":1e30,"active_secs":0,"revision":1}"#)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "bad_request", "1e30").await;
+    let mut after = c.sessions().await;
+    assert_eq!(after.len(), before.len(), "nothing refused was stored");
+    assert_eq!(after.remove(0).revision, 1_001);
+    assert_eq!(c.activity_count().await, 0);
+    drop(server);
+    db.remove().await;
+}
+
+async fn totals_answer_even_when_stored_sums_would_overflow(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "overflow").await else {
+        return;
+    };
+    let server = start(&db);
+    let c = Client::new(&server.url, &server.pairing.clone().unwrap().token);
+    assert!(c.put(&recent("normal", 1)).await.status().is_success());
+    // Rows written before the bounds existed: the old server accepted any
+    // value up to i64::MAX, and two of them overflowed SUM into a 500.
+    let started = now_ms() - 7_200_000;
+    let huge = i64::MAX;
+    match backend {
+        Backend::Sqlite => {
+            let conn = rusqlite::Connection::open(db.data.join("reviewtime.sqlite3")).unwrap();
+            conn.busy_timeout(std::time::Duration::from_secs(5))
+                .unwrap();
+            for id in ["old1", "old2"] {
+                conn.execute(
+                    "INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at)
+                     VALUES (1, ?1, 'github.com', 'octo', 'widgets', 7, ?2, ?2, ?3, ?3, ?3, ?2)",
+                    rusqlite::params![id, started, huge],
+                )
+                .unwrap();
+            }
+        }
+        Backend::Postgres => {
+            let admin = common::admin(db.url.as_deref().unwrap()).await;
+            for id in ["old1", "old2"] {
+                admin
+                    .execute(
+                        "INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at)
+                         VALUES (1, $1, 'github.com', 'octo', 'widgets', 7, $2, $2, $3, $3, $3, $2)",
+                        &[&id, &started, &huge],
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let totals = c.get("/api/v1/totals?days=2").await;
+    let widgets = &totals["per_repo"][0];
+    assert_eq!(widgets["repo"], "octo/widgets");
+    assert_eq!(widgets["sessions"], 3);
+    let active = widgets["active_secs"].as_u64().unwrap();
+    assert!(
+        active >= i64::MAX as u64,
+        "saturated, not wrapped: {active}"
+    );
+    let today = totals["per_day"].as_array().unwrap().last().unwrap()["active_secs"]
+        .as_u64()
+        .unwrap();
+    assert!(today >= i64::MAX as u64 || started / 86_400_000 != now_ms() / 86_400_000);
+    // Such a frozen session does not block a new one, nor the lists.
+    assert_eq!(c.sessions().await.len(), 3);
+    drop(server);
+    db.remove().await;
+}
+
+fn sha256_hex(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The client's PUT with the session's beacon hash.
+async fn put_with_hash(c: &Client, s: &SessionRecord, secret: &str) -> reqwest::Response {
+    let mut body = serde_json::to_value(s).unwrap();
+    body["beacon_hash"] = json!(sha256_hex(secret));
+    c.http
+        .put(format!("{}/api/v1/sessions/{}", c.url, s.id))
+        .bearer_auth(&c.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_session_beacon_touches_only_its_own_session_and_never_blocks_the_client(
+    backend: Backend,
+) {
+    let Some(db) = Db::fresh(backend, "capability").await else {
+        return;
+    };
+    let server = start(&db);
+    let c = Client::new(&server.url, &server.pairing.clone().unwrap().token);
+    let http = reqwest::Client::new();
+    let beacon = |body: serde_json::Value| {
+        http.post(format!("{}/api/v1/beacon", server.url))
+            .header("content-type", "text/plain")
+            .body(body.to_string())
+            .send()
+    };
+    let (one, two) = ("a".repeat(64), "b".repeat(64));
+    let mut s1 = recent("s1", 1);
+    s1.ended_at = None;
+    let mut s2 = s1.clone();
+    s2.id = "s2".into();
+    assert!(put_with_hash(&c, &s1, &one).await.status().is_success());
+    assert!(put_with_hash(&c, &s2, &two).await.status().is_success());
+    // The same id under another user, with its own secret.
+    let bob = Client::new(&server.url, &db.add_user("bob").token);
+    assert!(put_with_hash(&bob, &s1, &"c".repeat(64))
+        .await
+        .status()
+        .is_success());
+
+    let mut end1 = recent("s1", 2);
+    end1.started_at = s1.started_at;
+    end1.ended_at = Some(s1.started_at + 600_000);
+    let mut end2 = end1.clone();
+    end2.id = "s2".into();
+    // s1's capability cannot write s2, nor s2's activities, nor speak for s2.
+    let r = beacon(json!({"session_id": "s1", "beacon_secret": one, "sessions": [end2]}))
+        .await
+        .unwrap();
+    expect_error(r, 403, "beacon_scope", "another session's record").await;
+    let mut stray = activity("stray");
+    stray.session_id = "s2".into();
+    stray.at = now_ms();
+    let r = beacon(json!({"session_id": "s1", "beacon_secret": one, "activities": [stray]}))
+        .await
+        .unwrap();
+    expect_error(r, 403, "beacon_scope", "another session's activity").await;
+    let r = beacon(json!({"session_id": "s2", "beacon_secret": one, "sessions": [end2]}))
+        .await
+        .unwrap();
+    expect_error(
+        r,
+        404,
+        "unknown_session",
+        "another session's id with s1's secret",
+    )
+    .await;
+    // Never seen by the server: refused, the worker delivers it with its token.
+    let mut unseen = end1.clone();
+    unseen.id = "s9".into();
+    let r =
+        beacon(json!({"session_id": "s9", "beacon_secret": "d".repeat(64), "sessions": [unseen]}))
+            .await
+            .unwrap();
+    expect_error(r, 404, "unknown_session", "unknown session").await;
+    // Revisions: bounded, and never more than a step above the stored one.
+    let mut frozen = end1.clone();
+    frozen.revision = u64::MAX;
+    let r = beacon(json!({"session_id": "s1", "beacon_secret": one, "sessions": [frozen]}))
+        .await
+        .unwrap();
+    expect_error(r, 400, "revision_out_of_range", "u64::MAX").await;
+    frozen.revision = 1 << 31;
+    let r = beacon(json!({"session_id": "s1", "beacon_secret": one, "sessions": [frozen]}))
+        .await
+        .unwrap();
+    expect_error(r, 400, "revision_jump", "2^31").await;
+    let mut absurd = end1.clone();
+    absurd.active_secs = 10_000;
+    let r = beacon(json!({"session_id": "s1", "beacon_secret": one, "sessions": [absurd]}))
+        .await
+        .unwrap();
+    expect_error(r, 400, "active_exceeds_wall", "absurd times").await;
+    let listed = c.sessions().await;
+    assert!(
+        listed
+            .iter()
+            .all(|s| s.ended_at.is_none() && s.revision == 1),
+        "nothing changed: {listed:?}"
+    );
+
+    // A beacon ends its own session, even as far ahead as one step allows...
+    let mut ahead = end1.clone();
+    ahead.revision = 1_001;
+    ahead.active_secs = 1;
+    let r = beacon(json!({"session_id": "s1", "beacon_secret": one, "sessions": [ahead], "activities": [{"id": "b-a", "session_id": "s1", "at": now_ms(), "type": "comment_posted"}]})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let by_id = |list: Vec<SessionRecord>, id: &str| list.into_iter().find(|s| s.id == id).unwrap();
+    assert_eq!(by_id(c.sessions().await, "s1").revision, 1_001);
+    // ...and the client's own end, at its next revision, still replaces it.
+    let ack: SessionAck = put_with_hash(&c, &end1, &one).await.json().await.unwrap();
+    assert!(
+        ack.applied,
+        "the beacon did not block the client's revision 2"
+    );
+    assert_eq!((ack.session.revision, ack.session.active_secs), (2, 300));
+    let stored = by_id(c.sessions().await, "s1");
+    assert_eq!(
+        (stored.revision, stored.active_secs, stored.ended_at),
+        (2, 300, end1.ended_at)
+    );
+    // A progress record through s2's own capability is fine; s2 stays open.
+    let mut progress = s2.clone();
+    progress.revision = 2;
+    progress.wall_secs = 900;
+    let r = beacon(json!({"session_id": "s2", "beacon_secret": two, "sessions": [progress]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let stored = by_id(c.sessions().await, "s2");
+    assert_eq!((stored.revision, stored.ended_at), (2, None));
+    // Bob's session s1 was never touched.
+    let bobs = by_id(bob.sessions().await, "s1");
+    assert_eq!((bobs.revision, bobs.ended_at), (1, None));
+    // The registered hash stays: another one is a conflict.
+    let mut next = s2.clone();
+    next.revision = 3;
+    expect_error(
+        put_with_hash(&c, &next, &one).await,
+        409,
+        "beacon_hash_conflict",
+        "rehash",
+    )
+    .await;
+    // Mixing credentials, or bad secrets, is refused with words.
+    let r = beacon(json!({"session_id": "s2", "beacon_secret": "short", "sessions": []}))
+        .await
+        .unwrap();
+    expect_error(r, 400, "bad_beacon_secret", "short secret").await;
+    let r = beacon(json!({"sessions": []})).await.unwrap();
+    expect_error(r, 401, "unauthorized", "no credential").await;
+    assert_eq!(c.activity_count().await, 1);
+    drop(server);
+    db.remove().await;
+}
+
+async fn the_rate_limit_answers_429_with_retry_after_per_token_and_per_address(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "rate").await else {
+        return;
+    };
+    let server = start_with(
+        &db,
+        &[
+            "--rate-burst",
+            "5",
+            "--rate-per-sec",
+            "1",
+            "--address-rate-burst",
+            "0",
+        ],
+    );
+    let c = Client::new(&server.url, &server.pairing.clone().unwrap().token);
+    let bob = Client::new(&server.url, &db.add_user("bob").token);
+    for i in 0..5 {
+        assert_eq!(
+            c.batch(vec![activity(&format!("r{i}"))]).await.status(),
+            200,
+            "write {i}"
+        );
+    }
+    let r = c.batch(vec![activity("r5")]).await;
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    expect_error(r, 429, "rate_limited", "sixth write").await;
+    assert_eq!(
+        c.activity_count().await,
+        5,
+        "the refused write stored nothing; reads are not limited"
+    );
+    assert_eq!(
+        bob.batch(vec![activity("b0")]).await.status(),
+        200,
+        "another token is not held back"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(retry)).await;
+    assert_eq!(
+        c.batch(vec![activity("r5")]).await.status(),
+        200,
+        "allowed again after Retry-After"
+    );
+    drop(server);
+
+    // Per address: every write from 127.0.0.1 counts, whatever its token.
+    let server = start_with(
+        &db,
+        &[
+            "--rate-burst",
+            "0",
+            "--address-rate-burst",
+            "3",
+            "--address-rate-per-sec",
+            "1",
+        ],
+    );
+    let c = Client::new(&server.url, &c.token);
+    for i in 0..3 {
+        let who = if i % 2 == 0 { &c } else { &bob };
+        let who = Client::new(&server.url, &who.token);
+        assert_eq!(
+            who.batch(vec![activity(&format!("p{i}"))]).await.status(),
+            200
+        );
+    }
+    let r = c
+        .http
+        .post(format!("{}/api/v1/activities/batch", server.url))
+        .bearer_auth("rt_not_a_token")
+        .json(&json!({"activities": []}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("retry-after"));
+    expect_error(r, 429, "rate_limited", "fourth write from the address").await;
+    drop(server);
+    db.remove().await;
 }

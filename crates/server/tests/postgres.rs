@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{activity, session, shuffle, start, Backend, Client, Db};
+use common::{activity, session, shuffle, start, start_with, Backend, Client, Db, UNLIMITED};
 use reviewtime_protocol::{Activity, ActivityKind, BatchAck, SessionAck, SessionRecord};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -39,6 +39,7 @@ fn session_at(id: usize, revision: u64) -> SessionRecord {
     s.pr.number = 1 + id as u64;
     s.wall_secs = 60 * revision;
     s.active_secs = 30 * revision;
+    s.ended_at = s.ended_at.map(|_| s.started_at + 60_000 * revision as i64);
     s
 }
 
@@ -55,8 +56,8 @@ async fn two_instances_store_every_duplicate_delivery_once_at_the_highest_revisi
     let Some(db) = Db::fresh(Backend::Postgres, "two_instances").await else {
         return;
     };
-    let first = start(&db);
-    let second = start(&db);
+    let first = start_with(&db, UNLIMITED);
+    let second = start_with(&db, UNLIMITED);
     let pairing = first.pairing.clone().expect("the first instance pairs");
     assert!(
         second.pairing.is_none(),

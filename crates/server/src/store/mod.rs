@@ -7,8 +7,9 @@
 //! - a session or activity is stored at most once per `(user, id)`;
 //! - a repeat with the same content changes nothing and is reported as such;
 //!   the same id with other content is a conflict, never merged;
-//! - a session's stored revision only grows, and an ended session is never
-//!   reopened by an in-progress record;
+//! - the client's revision of a session only grows, a beacon's write is
+//!   provisional until the client's next, and an ended session is never
+//!   reopened by an in-progress record ([`decide`]);
 //! - every read and write is scoped by the user, so no id a client sends
 //!   reaches another user's rows;
 //! - credentials are stored only as hashes.
@@ -100,6 +101,19 @@ pub struct NewCredential {
     pub kind: Kind,
 }
 
+/// A credential as `token list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialInfo {
+    /// Public id.
+    pub id: String,
+    /// What it may do.
+    pub kind: Kind,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms, when revoked.
+    pub revoked_at: Option<i64>,
+}
+
 /// An activity ready to store: its columns and its canonical JSON body, the
 /// text that decides whether a repeat is a duplicate or a conflict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +152,57 @@ fn kind_name(kind: &ActivityKind) -> &'static str {
     }
 }
 
+/// Who writes a session's state, which decides how its revision is compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Writer {
+    /// The client, with its API token: authoritative. Its first applied
+    /// write carrying a `beacon_hash` registers the session's beacon
+    /// capability; a later write with another hash is refused.
+    Client {
+        /// Hex SHA-256 of the session's beacon secret, when the client sends one.
+        beacon_hash: Option<String>,
+    },
+    /// A beacon (a session's own capability, or the deprecated user-wide
+    /// key): provisional. It must raise the stored revision, by at most
+    /// [`MAX_REVISION_STEP`], and the client's next write with a revision
+    /// above the client's own last one replaces it, so a beacon can never
+    /// freeze a session against the client.
+    Beacon,
+}
+
+/// How far one write may raise a session's revision over the one it is
+/// compared with (or over 0 for a session not stored yet). The extension
+/// raises it once per record (every 5 minutes at most while a session runs),
+/// so a legitimate jump of 1,000 would take days of one session.
+pub const MAX_REVISION_STEP: u64 = 1_000;
+
+/// A session as stored: the record, and what decides later writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// The state as last written (by the client or a beacon).
+    pub record: SessionRecord,
+    /// The highest revision the client itself wrote (0 if only beacons did).
+    pub auth_revision: u64,
+    /// The registered beacon capability (hex SHA-256 of its secret).
+    pub beacon_hash: Option<String>,
+}
+
+/// Why a session write was refused; nothing was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The id already holds another pull request or start time (the stored record).
+    OtherSession(SessionRecord),
+    /// The session's beacon capability is registered with another hash.
+    OtherBeaconHash,
+    /// The revision is more than [`MAX_REVISION_STEP`] above the one it is compared with.
+    RevisionJump {
+        /// The revision compared with.
+        stored: u64,
+        /// The revision sent.
+        sent: u64,
+    },
+}
+
 /// What recording a session's state did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionWrite {
@@ -146,18 +211,88 @@ pub enum SessionWrite {
     /// The stored record wins (same or higher revision, or already ended);
     /// it is returned as it is now.
     Unchanged(SessionRecord),
-    /// The id is already used for another pull request or start time; the
-    /// stored record is returned and nothing changed.
-    Conflict(SessionRecord),
+    /// Refused: nothing changed.
+    Refused(Refusal),
 }
 
-/// What recording a beacon did: all of it, or (on a conflicting session) none.
+/// What recording a beacon did: all of it, or (on a refused session) none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BeaconWrite {
     /// Sessions recorded; the activities' outcome.
     Stored(BatchAck),
-    /// A session conflicts with the stored one; nothing of the beacon was stored.
-    Conflict(SessionRecord),
+    /// The session with this id was refused; nothing of the beacon was stored.
+    Refused(String, Refusal),
+}
+
+/// What a write does to a stored session (or to none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Write it.
+    Apply,
+    /// Leave the stored one.
+    Unchanged,
+    /// Refuse the request.
+    Refuse(Refusal),
+}
+
+/// The rule both stores apply, against the stored session if any (PostgreSQL
+/// also states it in SQL in its upsert's `WHERE`, and checks it here when
+/// that did not write):
+/// 1. another PR or start under the same id, or another beacon hash than the
+///    registered one, is refused;
+/// 2. an in-progress record never reopens an ended session;
+/// 3. the client's revision must exceed the client's own last one, a
+///    beacon's the stored one;
+/// 4. and by at most [`MAX_REVISION_STEP`].
+pub fn decide(new: &SessionRecord, writer: &Writer, old: Option<&StoredSession>) -> Decision {
+    let Some(old) = old else {
+        if new.revision > MAX_REVISION_STEP {
+            return Decision::Refuse(Refusal::RevisionJump {
+                stored: 0,
+                sent: new.revision,
+            });
+        }
+        return Decision::Apply;
+    };
+    if conflicts(new, &old.record) {
+        return Decision::Refuse(Refusal::OtherSession(old.record.clone()));
+    }
+    if let (
+        Writer::Client {
+            beacon_hash: Some(h),
+        },
+        Some(stored),
+    ) = (writer, &old.beacon_hash)
+    {
+        if h != stored {
+            return Decision::Refuse(Refusal::OtherBeaconHash);
+        }
+    }
+    let reopens = old.record.ended_at.is_some() && new.ended_at.is_none();
+    let base = match writer {
+        Writer::Client { .. } => old.auth_revision,
+        Writer::Beacon => old.record.revision,
+    };
+    if reopens || new.revision <= base {
+        return Decision::Unchanged;
+    }
+    if new.revision - base > MAX_REVISION_STEP {
+        return Decision::Refuse(Refusal::RevisionJump {
+            stored: base,
+            sent: new.revision,
+        });
+    }
+    Decision::Apply
+}
+
+/// Where a beacon with a session capability may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeaconTarget {
+    /// No session with this id has this beacon hash registered (the server
+    /// never saw the session, or it was registered with another secret).
+    Unknown,
+    /// The one user whose session it is.
+    Owner(UserId),
 }
 
 /// Decides each item of a batch the way one-at-a-time inserts would, from
@@ -207,14 +342,6 @@ pub fn conflict(id: &str) -> Conflict {
         id: id.to_string(),
         reason: "this id is already stored with different content".into(),
     }
-}
-
-/// Whether `new` may replace `old` (same session): a higher revision that
-/// does not reopen an ended session. Both stores apply exactly this rule;
-/// PostgreSQL states it in SQL in its upsert's `WHERE`.
-pub fn supersedes(new: &SessionRecord, old: &SessionRecord) -> bool {
-    let reopens = old.ended_at.is_some() && new.ended_at.is_none();
-    new.revision > old.revision && !reopens
 }
 
 /// Whether `new` describes another session than `old` under the same id.
@@ -438,14 +565,26 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<(UserId, String)>, StoreError>;
 
     /// Records a session's state: see [`SessionWrite`]. The rule is
-    /// [`supersedes`] and [`conflicts`], applied atomically against the
-    /// stored row, so concurrent writers can never lower a revision.
+    /// [`decide`], applied atomically against the stored row, so concurrent
+    /// writers can never lower the client's revision.
     async fn put_session(
         &self,
         user: UserId,
         record: &SessionRecord,
+        writer: &Writer,
         now: i64,
     ) -> Result<SessionWrite, StoreError>;
+
+    /// The owner of the session `session_id` whose registered beacon hash is
+    /// `beacon_hash` (unique in practice: it hashes a random secret).
+    async fn beacon_target(
+        &self,
+        session_id: &str,
+        beacon_hash: &str,
+    ) -> Result<BeaconTarget, StoreError>;
+
+    /// The user's credentials, oldest first (public ids, never hashes).
+    async fn credentials(&self, user: UserId) -> Result<Vec<CredentialInfo>, StoreError>;
 
     /// Stores each activity once, as [`settle_batch`] describes; the batch
     /// is all or nothing.
@@ -456,7 +595,8 @@ pub trait Store: Send + Sync {
         now: i64,
     ) -> Result<BatchAck, StoreError>;
 
-    /// A beacon: its sessions, then its activities, in one transaction.
+    /// A beacon: its sessions (written as [`Writer::Beacon`]), then its
+    /// activities, in one transaction; a refused session rolls it all back.
     async fn put_beacon(
         &self,
         user: UserId,

@@ -35,9 +35,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    conflicts, settle_batch, ActivityFilter, ActivityPage, Backend, BeaconWrite, Counts,
-    NewActivity, NewCredential, RepoTotal, SessionFilter, SessionPage, SessionStatus, SessionWrite,
-    Store, StoreError, TotalsRows, UserId, DAY_MS,
+    decide, settle_batch, ActivityFilter, ActivityPage, Backend, BeaconTarget, BeaconWrite, Counts,
+    CredentialInfo, Decision, NewActivity, NewCredential, RepoTotal, SessionFilter, SessionPage,
+    SessionStatus, SessionWrite, Store, StoreError, StoredSession, TotalsRows, UserId, Writer,
+    DAY_MS, MAX_REVISION_STEP,
 };
 use crate::auth::Kind;
 
@@ -86,20 +87,39 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user_id, id)
     );
     CREATE INDEX activities_by_session ON activities (user_id, session_id);"#,
+    // 2: per-session beacon capabilities and the client's own revision;
+    // credential ids drawn at random (they were the secret's first 8 hex
+    // characters: re-keyed, so no part of any secret stays in the table).
+    r#"ALTER TABLE sessions ADD COLUMN auth_revision BIGINT NOT NULL DEFAULT 0;
+    UPDATE sessions SET auth_revision = revision;
+    ALTER TABLE sessions ADD COLUMN beacon_hash TEXT COLLATE "C";
+    CREATE INDEX sessions_by_beacon ON sessions (beacon_hash) WHERE beacon_hash IS NOT NULL;
+    UPDATE tokens SET id = substr(md5(gen_random_uuid()::text), 1, 16);"#,
 ];
 
 /// Serialises migrations and the first user per schema, across instances.
 const LOCK: &str = "SELECT pg_advisory_xact_lock(1381236737, hashtext(current_schema()))";
 
+/// [`super::decide`] in SQL. `$13` is true for the client (compared with
+/// its own last revision, which it then sets), false for a beacon (compared
+/// with the stored revision); `$14` the beacon hash the client registers. A
+/// new session is inserted only within the first revision step (`$15`).
 const UPSERT_SESSION: &str = r#"
-INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at, auth_revision, beacon_hash)
+SELECT $1::bigint, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, $8::bigint, $9::bigint, $10::bigint,
+    $11::bigint, $12::bigint, CASE WHEN $13::boolean THEN $11::bigint ELSE 0 END, $14::text
+WHERE $11::bigint <= $15::bigint OR EXISTS (SELECT 1 FROM sessions WHERE user_id = $1::bigint AND id = $2::text)
 ON CONFLICT (user_id, id) DO UPDATE SET ended_at = EXCLUDED.ended_at, wall_secs = EXCLUDED.wall_secs,
-    active_secs = EXCLUDED.active_secs, revision = EXCLUDED.revision, updated_at = EXCLUDED.updated_at
-WHERE sessions.revision < EXCLUDED.revision
-  AND (sessions.ended_at IS NULL OR EXCLUDED.ended_at IS NOT NULL)
-  AND sessions.host = EXCLUDED.host AND sessions.owner = EXCLUDED.owner AND sessions.repo = EXCLUDED.repo
+    active_secs = EXCLUDED.active_secs, revision = EXCLUDED.revision, updated_at = EXCLUDED.updated_at,
+    auth_revision = CASE WHEN $13 THEN EXCLUDED.revision ELSE sessions.auth_revision END,
+    beacon_hash = COALESCE(sessions.beacon_hash, EXCLUDED.beacon_hash)
+WHERE sessions.host = EXCLUDED.host AND sessions.owner = EXCLUDED.owner AND sessions.repo = EXCLUDED.repo
   AND sessions.number = EXCLUDED.number AND sessions.started_at = EXCLUDED.started_at
+  AND (sessions.beacon_hash IS NULL OR EXCLUDED.beacon_hash IS NULL OR sessions.beacon_hash = EXCLUDED.beacon_hash)
+  AND (sessions.ended_at IS NULL OR EXCLUDED.ended_at IS NOT NULL)
+  AND CASE WHEN $13
+      THEN EXCLUDED.revision > sessions.auth_revision AND EXCLUDED.revision - sessions.auth_revision <= $15
+      ELSE EXCLUDED.revision > sessions.revision AND EXCLUDED.revision - sessions.revision <= $15 END
 RETURNING 1"#;
 
 const SESSION_COLUMNS: &str =
@@ -206,54 +226,78 @@ async fn upsert_session<C: GenericClient>(
     c: &C,
     user: UserId,
     s: &SessionRecord,
+    writer: &Writer,
     now: i64,
 ) -> Result<SessionWrite, StoreError> {
     let upsert = c.prepare_cached(UPSERT_SESSION).await.map_err(pg)?;
-    let applied = c
-        .query_opt(
-            &upsert,
-            &[
-                &user,
-                &s.id,
-                &s.pr.host,
-                &s.pr.owner,
-                &s.pr.repo,
-                &to_i64("number", s.pr.number)?,
-                &s.started_at,
-                &s.ended_at,
-                &to_i64("wall_secs", s.wall_secs)?,
-                &to_i64("active_secs", s.active_secs)?,
-                &to_i64("revision", s.revision)?,
-                &now,
-            ],
-        )
-        .await
-        .map_err(pg)?
-        .is_some();
-    if applied {
-        return Ok(SessionWrite::Applied(s.clone()));
-    }
-    // Not applied: the stored row won or conflicts. Rows are never deleted,
-    // and a row's PR and start never change, so this read decides.
     let select = c
         .prepare_cached(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND id = $2"
+            "SELECT {SESSION_COLUMNS}, auth_revision, beacon_hash FROM sessions WHERE user_id = $1 AND id = $2"
         ))
         .await
         .map_err(pg)?;
-    let row = c
-        .query_opt(&select, &[&user, &s.id])
-        .await
-        .map_err(pg)?
-        .ok_or_else(|| {
-            StoreError::Corrupt(format!("session {} neither written nor found", s.id))
-        })?;
-    let old = session(&row)?;
-    Ok(if conflicts(s, &old) {
-        SessionWrite::Conflict(old)
-    } else {
-        SessionWrite::Unchanged(old)
-    })
+    let (client, hash) = match writer {
+        Writer::Client { beacon_hash } => (true, beacon_hash.as_deref()),
+        Writer::Beacon => (false, None),
+    };
+    let step = to_i64("step", MAX_REVISION_STEP)?;
+    let mut attempt = 1;
+    loop {
+        let applied = c
+            .query_opt(
+                &upsert,
+                &[
+                    &user,
+                    &s.id,
+                    &s.pr.host,
+                    &s.pr.owner,
+                    &s.pr.repo,
+                    &to_i64("number", s.pr.number)?,
+                    &s.started_at,
+                    &s.ended_at,
+                    &to_i64("wall_secs", s.wall_secs)?,
+                    &to_i64("active_secs", s.active_secs)?,
+                    &to_i64("revision", s.revision)?,
+                    &now,
+                    &client,
+                    &hash,
+                    &step,
+                ],
+            )
+            .await
+            .map_err(pg)?
+            .is_some();
+        if applied {
+            return Ok(SessionWrite::Applied(s.clone()));
+        }
+        // Not written: the stored row (if any) decides why, by the same rule.
+        // Rows are never deleted and a row's PR and start never change.
+        let old = match c.query_opt(&select, &[&user, &s.id]).await.map_err(pg)? {
+            Some(row) => Some(StoredSession {
+                record: session(&row)?,
+                auth_revision: to_u64("auth_revision", get(&row, 10)?)?,
+                beacon_hash: get(&row, 11)?,
+            }),
+            None => None,
+        };
+        match decide(s, writer, old.as_ref()) {
+            Decision::Refuse(why) => return Ok(SessionWrite::Refused(why)),
+            Decision::Unchanged => {
+                if let Some(old) = old {
+                    return Ok(SessionWrite::Unchanged(old.record));
+                }
+            }
+            // Another instance changed the row between the two statements.
+            Decision::Apply => {}
+        }
+        if attempt >= ATTEMPTS {
+            return Err(StoreError::Corrupt(format!(
+                "session {} neither written nor refused after {ATTEMPTS} attempts",
+                s.id
+            )));
+        }
+        attempt += 1;
+    }
 }
 
 async fn insert_activities<C: GenericClient>(
@@ -433,9 +477,11 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         for s in sessions {
-            if let SessionWrite::Conflict(old) = upsert_session(&tx, user, s, now).await? {
+            if let SessionWrite::Refused(why) =
+                upsert_session(&tx, user, s, &Writer::Beacon, now).await?
+            {
                 tx.rollback().await.map_err(pg)?;
-                return Ok(BeaconWrite::Conflict(old));
+                return Ok(BeaconWrite::Refused(s.id.clone(), why));
             }
         }
         let ack = insert_activities(&tx, user, items, now).await?;
@@ -566,10 +612,63 @@ impl Store for PgStore {
         &self,
         user: UserId,
         record: &SessionRecord,
+        writer: &Writer,
         now: i64,
     ) -> Result<SessionWrite, StoreError> {
         let client = self.client().await?;
-        upsert_session(&client, user, record, now).await
+        upsert_session(&client, user, record, writer, now).await
+    }
+
+    async fn beacon_target(
+        &self,
+        session_id: &str,
+        beacon_hash: &str,
+    ) -> Result<BeaconTarget, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT user_id FROM sessions WHERE beacon_hash = $1 AND id = $2 LIMIT 2",
+            )
+            .await
+            .map_err(pg)?;
+        let owners = client
+            .query(&stmt, &[&beacon_hash, &session_id])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| get::<UserId>(r, 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Two owners would mean two clients chose the same random secret: a
+        // beacon cannot tell which it speaks for.
+        Ok(match owners.as_slice() {
+            [user] => BeaconTarget::Owner(*user),
+            _ => BeaconTarget::Unknown,
+        })
+    }
+
+    async fn credentials(&self, user: UserId) -> Result<Vec<CredentialInfo>, StoreError> {
+        let client = self.client().await?;
+        client
+            .query(
+                "SELECT id, kind, created_at, revoked_at FROM tokens WHERE user_id = $1 ORDER BY created_at, id",
+                &[&user],
+            )
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| {
+                let (id, kind): (String, String) = (get(r, 0)?, get(r, 1)?);
+                let kind = Kind::parse(&kind).ok_or_else(|| {
+                    StoreError::Corrupt(format!("credential {id} has kind {kind}"))
+                })?;
+                Ok(CredentialInfo {
+                    id,
+                    kind,
+                    created_at: get(r, 2)?,
+                    revoked_at: get(r, 3)?,
+                })
+            })
+            .collect()
     }
 
     async fn put_activities(
@@ -675,7 +774,11 @@ impl Store for PgStore {
         let client = self.client().await?;
         let per_repo = client
             .query(
-                "SELECT owner || '/' || repo, COUNT(*), SUM(active_secs)::bigint, SUM(wall_secs)::bigint FROM sessions
+                // SUM(bigint) is numeric, exact and unbounded; LEAST saturates it
+                // into bigint, so rows stored before the bounds existed (however
+                // absurd) never make /totals fail.
+                "SELECT owner || '/' || repo, COUNT(*), LEAST(SUM(active_secs), 9223372036854775807)::bigint,
+                        LEAST(SUM(wall_secs), 9223372036854775807)::bigint FROM sessions
                  WHERE user_id = $1 AND started_at >= $2 GROUP BY owner, repo ORDER BY SUM(active_secs) DESC, 1",
                 &[&user, &since],
             )
@@ -693,7 +796,7 @@ impl Store for PgStore {
             .collect::<Result<Vec<_>, StoreError>>()?;
         let per_day = client
             .query(
-                "SELECT started_at / $3, SUM(active_secs)::bigint FROM sessions
+                "SELECT started_at / $3, LEAST(SUM(active_secs), 9223372036854775807)::bigint FROM sessions
                  WHERE user_id = $1 AND started_at >= $2 GROUP BY 1",
                 &[&user, &since, &DAY_MS],
             )

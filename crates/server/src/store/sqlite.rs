@@ -15,9 +15,9 @@ use reviewtime_protocol::{BatchAck, PullRef, SessionRecord};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    conflicts, supersedes, ActivityFilter, ActivityPage, Backend, BeaconWrite, NewActivity,
-    NewCredential, RepoTotal, SessionFilter, SessionPage, SessionStatus, SessionWrite, Store,
-    StoreError, TotalsRows, UserId, DAY_MS,
+    decide, ActivityFilter, ActivityPage, Backend, BeaconTarget, BeaconWrite, CredentialInfo,
+    Decision, NewActivity, NewCredential, RepoTotal, SessionFilter, SessionPage, SessionStatus,
+    SessionWrite, Store, StoreError, StoredSession, TotalsRows, UserId, Writer, DAY_MS,
 };
 use crate::auth::Kind;
 
@@ -64,6 +64,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user_id, id)
     );
     CREATE INDEX activities_by_session ON activities (user_id, session_id);",
+    // 2: per-session beacon capabilities and the client's own revision;
+    // credential ids drawn at random (they were the secret's first 8 hex
+    // characters: re-keyed, so no part of any secret stays in the table).
+    "ALTER TABLE sessions ADD COLUMN auth_revision INTEGER NOT NULL DEFAULT 0;
+    UPDATE sessions SET auth_revision = revision;
+    ALTER TABLE sessions ADD COLUMN beacon_hash TEXT;
+    CREATE INDEX sessions_by_beacon ON sessions (beacon_hash) WHERE beacon_hash IS NOT NULL;
+    UPDATE tokens SET id = lower(hex(randomblob(8)));",
 ];
 
 /// Opens (creating if needed) the SQLite file at `path` and brings its schema
@@ -126,6 +134,12 @@ fn to_u64(what: &str, v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is {v}")))
 }
 
+/// A float sum as u64: `as` saturates (negative or NaN to 0, too large to
+/// `u64::MAX`).
+fn saturate(sum: f64) -> u64 {
+    sum as u64
+}
+
 fn to_i64(what: &str, v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is {v}")))
 }
@@ -184,29 +198,50 @@ fn upsert_session(
     tx: &rusqlite::Transaction<'_>,
     user: UserId,
     s: &SessionRecord,
+    writer: &Writer,
     now: i64,
 ) -> Result<SessionWrite, StoreError> {
     let existing = tx
         .prepare_cached(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1 AND id = ?2"
+            "SELECT {SESSION_COLUMNS}, auth_revision, beacon_hash FROM sessions WHERE user_id = ?1 AND id = ?2"
         ))?
-        .query_row(params![user, s.id], read_raw)
+        .query_row(params![user, s.id], |r| {
+            Ok((read_raw(r)?, r.get::<_, i64>(10)?, r.get::<_, Option<String>>(11)?))
+        })
         .optional()?
-        .map(session)
+        .map(|(raw, auth, hash)| {
+            Ok::<_, StoreError>(StoredSession {
+                record: session(raw)?,
+                auth_revision: to_u64("auth_revision", auth)?,
+                beacon_hash: hash,
+            })
+        })
         .transpose()?;
-    if let Some(old) = existing {
-        if conflicts(s, &old) {
-            return Ok(SessionWrite::Conflict(old));
+    match decide(s, writer, existing.as_ref()) {
+        Decision::Apply => {}
+        Decision::Unchanged => {
+            let old =
+                existing.ok_or_else(|| StoreError::Corrupt("unchanged without a row".into()))?;
+            return Ok(SessionWrite::Unchanged(old.record));
         }
-        if !supersedes(s, &old) {
-            return Ok(SessionWrite::Unchanged(old));
-        }
+        Decision::Refuse(why) => return Ok(SessionWrite::Refused(why)),
     }
+    let revision = to_i64("revision", s.revision)?;
+    let (auth_revision, hash) = match writer {
+        Writer::Client { beacon_hash } => (revision, beacon_hash.clone()),
+        Writer::Beacon => (
+            existing
+                .as_ref()
+                .map_or(Ok(0), |old| to_i64("auth_revision", old.auth_revision))?,
+            None,
+        ),
+    };
     tx.prepare_cached(
-        "INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+        "INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at, auth_revision, beacon_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (user_id, id) DO UPDATE SET ended_at = excluded.ended_at, wall_secs = excluded.wall_secs,
-           active_secs = excluded.active_secs, revision = excluded.revision, updated_at = excluded.updated_at",
+           active_secs = excluded.active_secs, revision = excluded.revision, updated_at = excluded.updated_at,
+           auth_revision = excluded.auth_revision, beacon_hash = COALESCE(sessions.beacon_hash, excluded.beacon_hash)",
     )?
     .execute(params![
         user,
@@ -219,8 +254,10 @@ fn upsert_session(
         s.ended_at,
         to_i64("wall_secs", s.wall_secs)?,
         to_i64("active_secs", s.active_secs)?,
-        to_i64("revision", s.revision)?,
-        now
+        revision,
+        now,
+        auth_revision,
+        hash,
     ])?;
     Ok(SessionWrite::Applied(s.clone()))
 }
@@ -399,14 +436,57 @@ impl Store for SqliteStore {
         &self,
         user: UserId,
         record: &SessionRecord,
+        writer: &Writer,
         now: i64,
     ) -> Result<SessionWrite, StoreError> {
-        let record = record.clone();
+        let (record, writer) = (record.clone(), writer.clone());
         self.run(move |conn| {
             let tx = conn.transaction()?;
-            let write = upsert_session(&tx, user, &record, now)?;
+            let write = upsert_session(&tx, user, &record, &writer, now)?;
             tx.commit()?;
             Ok(write)
+        })
+        .await
+    }
+
+    async fn beacon_target(
+        &self,
+        session_id: &str,
+        beacon_hash: &str,
+    ) -> Result<BeaconTarget, StoreError> {
+        let (id, hash) = (session_id.to_string(), beacon_hash.to_string());
+        self.run(move |conn| {
+            let owners = conn
+                .prepare_cached(
+                    "SELECT user_id FROM sessions WHERE beacon_hash = ?1 AND id = ?2 LIMIT 2",
+                )?
+                .query_map(params![hash, id], |r| r.get::<_, UserId>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            // Two owners would mean two clients chose the same random secret:
+            // a beacon cannot tell which it speaks for.
+            Ok(match owners.as_slice() {
+                [user] => BeaconTarget::Owner(*user),
+                _ => BeaconTarget::Unknown,
+            })
+        })
+        .await
+    }
+
+    async fn credentials(&self, user: UserId) -> Result<Vec<CredentialInfo>, StoreError> {
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, kind, created_at, revoked_at FROM tokens WHERE user_id = ?1 ORDER BY created_at, id",
+            )?
+            .query_map([user], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .map(|row| {
+                let (id, kind, created_at, revoked_at) = row?;
+                let kind = Kind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("credential {id} has kind {kind}")))?;
+                Ok(CredentialInfo { id, kind, created_at, revoked_at })
+            })
+            .collect()
         })
         .await
     }
@@ -438,9 +518,11 @@ impl Store for SqliteStore {
         self.run(move |conn| {
             let tx = conn.transaction()?;
             for s in &sessions {
-                if let SessionWrite::Conflict(old) = upsert_session(&tx, user, s, now)? {
+                if let SessionWrite::Refused(why) =
+                    upsert_session(&tx, user, s, &Writer::Beacon, now)?
+                {
                     // Dropping `tx` rolls the beacon back.
-                    return Ok(BeaconWrite::Conflict(old));
+                    return Ok(BeaconWrite::Refused(s.id.clone(), why));
                 }
             }
             let ack = insert_activities(&tx, user, &items, now)?;
@@ -507,35 +589,39 @@ impl Store for SqliteStore {
 
     async fn totals(&self, user: UserId, since: i64) -> Result<TotalsRows, StoreError> {
         self.run(move |conn| {
+            // TOTAL() sums in floating point: it never overflows (SUM() of
+            // integers raises an error past 2^63), and the sums are then
+            // saturated into u64. Rows stored before the bounds existed may
+            // hold absurd values; /totals still answers.
             let mut stmt = conn.prepare(
-                "SELECT owner || '/' || repo, COUNT(*), SUM(active_secs), SUM(wall_secs) FROM sessions
-                 WHERE user_id = ?1 AND started_at >= ?2 GROUP BY owner, repo ORDER BY SUM(active_secs) DESC, 1",
+                "SELECT owner || '/' || repo, COUNT(*), TOTAL(active_secs), TOTAL(wall_secs) FROM sessions
+                 WHERE user_id = ?1 AND started_at >= ?2 GROUP BY owner, repo ORDER BY TOTAL(active_secs) DESC, 1",
             )?;
             let per_repo = stmt
                 .query_map(params![user, since], |r| {
                     Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })?
                 .map(|row| {
-                    let (repo, n, active, wall): (String, i64, i64, i64) = row?;
+                    let (repo, n, active, wall): (String, i64, f64, f64) = row?;
                     Ok(RepoTotal {
                         repo,
                         sessions: to_u64("count", n)?,
-                        active_secs: to_u64("active_secs", active)?,
-                        wall_secs: to_u64("wall_secs", wall)?,
+                        active_secs: saturate(active),
+                        wall_secs: saturate(wall),
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let mut stmt = conn.prepare(
-                "SELECT started_at / ?3, SUM(active_secs) FROM sessions
+                "SELECT started_at / ?3, TOTAL(active_secs) FROM sessions
                  WHERE user_id = ?1 AND started_at >= ?2 GROUP BY 1",
             )?;
             let per_day = stmt
                 .query_map(params![user, since, DAY_MS], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?))
                 })?
                 .map(|row| {
                     let (day, active) = row?;
-                    Ok((day, to_u64("active_secs", active)?))
+                    Ok((day, saturate(active)))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             Ok(TotalsRows { per_repo, per_day })

@@ -179,11 +179,22 @@ impl Drop for Server {
     }
 }
 
-/// Starts the server on `db` on a free port; returns once it listens.
+/// `serve` flags that turn the write rate limits off, for the tests that
+/// send thousands of writes as fast as they can.
+pub const UNLIMITED: &[&str] = &["--rate-burst", "0", "--address-rate-burst", "0"];
+
+/// Starts the server on `db` on a free port, with the default rate limits;
+/// returns once it listens.
 pub fn start(db: &Db) -> Server {
+    start_with(db, &[])
+}
+
+/// [`start`] with more `serve` flags.
+pub fn start_with(db: &Db, flags: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_reviewtime-server"))
         .args(db.args())
         .args(["serve", "--addr", "127.0.0.1:0", "--exit-after", "600"])
+        .args(flags)
         .stdout(Stdio::piped())
         .spawn()
         .expect("server starts");

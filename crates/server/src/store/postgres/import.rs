@@ -68,9 +68,10 @@ impl PgStore {
         .map_err(pg)?;
         let insert_sessions = tx
             .prepare(
-                "INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at)
+                "INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at,
+                                       auth_revision, beacon_hash)
                  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
-                                      $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])",
+                                      $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[])",
             )
             .await
             .map_err(pg)?;
@@ -96,6 +97,11 @@ impl PgStore {
                     &col(|r| r.active_secs),
                     &col(|r| r.revision),
                     &col(|r| r.updated_at),
+                    &col(|r| r.auth_revision),
+                    &rows
+                        .iter()
+                        .map(|r| r.beacon_hash.as_deref())
+                        .collect::<Vec<_>>(),
                 ],
             )
             .await

@@ -89,7 +89,8 @@ impl Export {
     ) -> Result<Vec<SessionRow>, StoreError> {
         let (user, id) = after.cloned().unwrap_or((i64::MIN, String::new()));
         let mut stmt = self.conn.prepare_cached(
-            "SELECT user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at
+            "SELECT user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at,
+                    auth_revision, beacon_hash
              FROM sessions WHERE (user_id, id) > (?1, ?2) ORDER BY user_id, id LIMIT ?3",
         )?;
         let rows = stmt
@@ -107,6 +108,8 @@ impl Export {
                     active_secs: r.get(9)?,
                     revision: r.get(10)?,
                     updated_at: r.get(11)?,
+                    auth_revision: r.get(12)?,
+                    beacon_hash: r.get(13)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
