@@ -278,7 +278,52 @@ pub struct SessionAck {
     pub applied: bool,
 }
 
-/// `POST /api/v1/beacon` body, sent as `text/plain` on pagehide.
+/// `PUT /api/v1/sessions/{id}` body that also registers the session's
+/// beacon capability: the [`SessionRecord`]'s fields, flat, and
+/// `beacon_hash`. A server that predates it ignores the extra field.
+///
+/// The client picks a random secret per session (256 bits, e.g. 64 hex
+/// characters), keeps it out of reach of content scripts except for that
+/// session's own, and sends `beacon_hash` = lowercase hex SHA-256 of the
+/// secret's UTF-8 bytes on its writes of the session. The first applied
+/// write that carries one registers it; another hash later is refused (409
+/// `beacon_hash_conflict`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPut {
+    /// The session's state.
+    #[serde(flatten)]
+    pub session: SessionRecord,
+    /// Hex SHA-256 of the session's beacon secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beacon_hash: Option<String>,
+}
+
+/// `POST /api/v1/beacon` body with a session's own capability, sent as
+/// `text/plain` on pagehide: it may record that one session (an end or a
+/// progress record) and that session's activities, nothing else, and read
+/// nothing. The server refuses it (404 `unknown_session`) until an
+/// authenticated write registered the session's `beacon_hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionBeacon {
+    /// The session this beacon speaks for.
+    pub session_id: String,
+    /// The secret whose SHA-256 the client registered as `beacon_hash`.
+    pub beacon_secret: String,
+    /// At most one record, of `session_id`.
+    #[serde(default)]
+    pub sessions: Vec<SessionRecord>,
+    /// Activities of `session_id` only.
+    #[serde(default)]
+    pub activities: Vec<Activity>,
+}
+
+/// `POST /api/v1/beacon` body, sent as `text/plain` on pagehide, with the
+/// user-wide beacon key.
+///
+/// Deprecated: the key lets a beacon write any of the user's sessions, and
+/// content scripts hold it. Use [`SessionBeacon`]; the server keeps
+/// accepting this form (ended sessions only, within the same bounds) until
+/// the extension has switched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BeaconPayload {
     /// The user's beacon key: may record session ends and activities, may read nothing.
@@ -380,6 +425,39 @@ mod tests {
         assert_eq!(Pairing::parse_link(&p.to_link()), Some(p));
         assert_eq!(Pairing::parse_link("http://x/pair#token=a"), None);
         assert_eq!(Pairing::parse_link("ftp://x/pair#token=a&beacon=b"), None);
+    }
+
+    #[test]
+    fn a_session_put_is_a_session_record_with_one_more_field() {
+        let session = SessionRecord {
+            id: "s1".into(),
+            pr: PullRef {
+                host: "github.com".into(),
+                owner: "o".into(),
+                repo: "r".into(),
+                number: 1,
+            },
+            started_at: 1,
+            ended_at: None,
+            wall_secs: 0,
+            active_secs: 0,
+            revision: 1,
+        };
+        let put = SessionPut {
+            session: session.clone(),
+            beacon_hash: Some("ab".into()),
+        };
+        let json = serde_json::to_value(&put).unwrap();
+        assert_eq!(json["beacon_hash"], "ab");
+        assert_eq!(json["revision"], 1);
+        let plain: SessionRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(plain, session, "a record reader ignores the hash");
+        let bare = serde_json::to_value(SessionPut {
+            session,
+            beacon_hash: None,
+        })
+        .unwrap();
+        assert!(bare.get("beacon_hash").is_none());
     }
 
     #[test]
