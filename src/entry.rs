@@ -243,8 +243,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         } => {
             let tab = need_tab()?;
             let settings = load_settings().await?;
-            // Chrome's word for the URL, when it gives one; the page's otherwise.
-            let url = sender.url.clone().unwrap_or(url);
+            let url = trusted_url(sender.url.as_deref(), Some(url)).unwrap_or_default();
             let page = parse_pr_url(&url, &settings.tracked_hosts);
             run(
                 vec![Event::Page {
@@ -260,7 +259,8 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         Message::Input { url } => {
             let tab = need_tab()?;
             let settings = load_settings().await?;
-            let mut events = resume(tab, sender.url.clone().or(url), &settings);
+            let url = trusted_url(sender.url.as_deref(), url);
+            let mut events = resume(tab, url, &settings);
             events.push(Event::UserInput { tab });
             run(events, move |e, now| page_reply(e, tab, now, &settings)).await
         }
@@ -279,7 +279,8 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
                 }
             }
             let settings = load_settings().await?;
-            let mut events = resume(tab, sender.url.clone().or(url), &settings);
+            let url = trusted_url(sender.url.as_deref(), url);
+            let mut events = resume(tab, url, &settings);
             events.push(Event::Activity {
                 tab,
                 kind: activity,
@@ -338,6 +339,25 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             run(events, move |_, _| Reply::Settings { settings }).await
         }
         Message::TestConnection { settings } => Ok(test_connection(settings).await),
+    }
+}
+
+/// The URL a content script's message speaks for. Chrome's `sender.url`
+/// gives the frame's origin, which a page cannot fake; it is not updated by
+/// in-page navigation (`history.pushState`), so the path comes from the
+/// message, and only when its origin is the sender's.
+fn trusted_url(sender: Option<&str>, message: Option<String>) -> Option<String> {
+    let Some(sender) = sender else {
+        return message;
+    };
+    let origin = |u: &str| {
+        let (scheme, rest) = u.split_once("://")?;
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        crate::pages::normalise_origin_text(&format!("{scheme}://{}", &rest[..end]))
+    };
+    match message {
+        Some(m) if origin(&m).is_some() && origin(&m) == origin(sender) => Some(m),
+        _ => Some(sender.to_string()),
     }
 }
 
