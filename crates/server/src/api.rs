@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -64,6 +64,22 @@ pub fn router(state: AppState) -> Router {
         .merge(writes)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// Every answer is JSON with a code, even for a path the API does not have
+/// (the application's fallback).
+pub async fn no_route() -> Reject {
+    Reject::not_found("no such endpoint; the API lives under /api/v1")
+}
+
+/// The answer to a method a path does not take (the application's fallback).
+pub async fn wrong_method() -> Reject {
+    Reject {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed",
+        message: "this endpoint does not take that method".into(),
+        retry_after: None,
+    }
 }
 
 /// Counts a write against its client address (known when the server runs
@@ -231,10 +247,12 @@ struct SessionExtras {
 
 async fn put_session(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SessionAck>, Reject> {
+    let Path(id) =
+        id.map_err(|e| Reject::bad_request(format!("bad session id in the path: {e}")))?;
     let user = writer(&state, &headers).await?;
     let body = body_bytes(body, routes::MAX_BATCH_BYTES, "session")?;
     let record: SessionRecord = parse_json(&body, "session")?;
@@ -307,6 +325,7 @@ async fn post_beacon(
     let now = now_ms();
     let user = match (&payload.key, &payload.session_id, &payload.beacon_secret) {
         (None, Some(session_id), Some(secret)) => {
+            validate::check_text("session_id", session_id)?;
             validate::check_beacon_secret(secret)?;
             let hash = auth::hash(secret);
             let user = match state.store.beacon_target(session_id, &hash).await? {

@@ -53,7 +53,12 @@ pub fn app(store: Arc<dyn Store>, limits: Arc<RateLimits>) -> axum::Router {
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::PUT, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
-    api::router(state).merge(dashboard::router()).layer(cors)
+    // The fallbacks come last: they cover every route merged before them.
+    api::router(state)
+        .merge(dashboard::router())
+        .fallback(api::no_route)
+        .method_not_allowed_fallback(api::wrong_method)
+        .layer(cors)
 }
 
 /// Current time in Unix milliseconds.

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use crate::error::Reject;
 use crate::store::{ActivityFilter, SessionFilter, SessionStatus, DAY_MS};
 
-fn check_text(what: &str, value: &str) -> Result<(), Reject> {
+/// A non-empty text field of bounded length without control characters
+/// (PostgreSQL's text cannot even hold NUL).
+pub fn check_text(what: &str, value: &str) -> Result<(), Reject> {
     if value.is_empty() {
         return Err(Reject::bad_request(format!("{what} must not be empty")));
     }
@@ -221,6 +223,8 @@ impl SessionQuery {
                 let (owner, name) = repo
                     .split_once('/')
                     .ok_or_else(|| Reject::bad_request("repo must be owner/name"))?;
+                check_text("repo owner", owner)?;
+                check_text("repo name", name)?;
                 Some((owner.to_string(), name.to_string()))
             }
         };
@@ -281,6 +285,9 @@ impl ActivityQuery {
         let limit = self.limit.unwrap_or(100);
         if !(1..=1000).contains(&limit) {
             return Err(Reject::bad_request("limit must be between 1 and 1000"));
+        }
+        if let Some(id) = &self.session_id {
+            check_text("session_id", id)?;
         }
         Ok(ActivityFilter {
             session_id: self.session_id.clone(),

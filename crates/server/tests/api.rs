@@ -759,6 +759,29 @@ async fn bounds_refuse_absurd_values_with_clear_codes_and_store_nothing(backend:
         .await
         .unwrap();
     expect_error(r, 400, "bad_request", "1e30").await;
+    // NUL, which PostgreSQL's text cannot hold (the fuzz test found a 500
+    // there): refused as input, in query strings and beacons alike.
+    for path in [
+        "/api/v1/activities?session_id=%00",
+        "/api/v1/sessions?repo=o%00/r",
+    ] {
+        let r = c
+            .http
+            .get(format!("{}{path}", server.url))
+            .bearer_auth(&c.token)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 400, "bad_request", path).await;
+    }
+    let r = c
+        .http
+        .post(format!("{}/api/v1/beacon", server.url))
+        .body(json!({"session_id": "s\u{0}", "beacon_secret": "e".repeat(64)}).to_string())
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "bad_request", "NUL in a beacon's session_id").await;
     let mut after = c.sessions().await;
     assert_eq!(after.len(), before.len(), "nothing refused was stored");
     assert_eq!(after.remove(0).revision, 1_001);
