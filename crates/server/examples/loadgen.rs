@@ -6,6 +6,10 @@
 //! median of RUNS runs (default 3) of SECONDS each (default 5), with every
 //! activity new. Prints one JSON line per measurement, tagged with STORE
 //! (default `sqlite`) and the number of instances.
+//!
+//! It writes far faster than the server's default rate limits allow: start
+//! the server with them off (`REVIEWTIME_RATE_BURST=0
+//! REVIEWTIME_ADDRESS_RATE_BURST=0`, or `--rate-burst 0 --address-rate-burst 0`).
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -13,6 +17,9 @@ use std::time::{Duration, Instant};
 use reviewtime_protocol::{
     Activity, ActivityBatch, ActivityKind, BatchAck, PullRef, SessionRecord,
 };
+
+const LIMITED: &str =
+    "the server rate-limits writes: start it with --rate-burst 0 --address-rate-burst 0";
 
 fn batch(run: &str, client: usize, n: usize) -> ActivityBatch {
     ActivityBatch {
@@ -46,16 +53,15 @@ async fn ingest(urls: &[String], token: &str, clients: usize, secs: u64, tag: &s
             let mut n = 0;
             while Instant::now() < deadline {
                 let body = batch(&tag, c, n);
-                let ack: BatchAck = http
+                let r = http
                     .post(&urls[(c + n) % urls.len()])
                     .bearer_auth(&token)
                     .json(&body)
                     .send()
                     .await
-                    .unwrap()
-                    .json()
-                    .await
                     .unwrap();
+                assert_ne!(r.status(), 429, "{LIMITED}");
+                let ack: BatchAck = r.json().await.unwrap();
                 assert_eq!(ack.accepted, 100, "every activity is new");
                 stored += u64::from(ack.accepted);
                 n += 1;
@@ -118,6 +124,7 @@ async fn main() {
             .send()
             .await
             .unwrap();
+        assert_ne!(r.status(), 429, "{LIMITED}");
         assert_eq!(r.status(), 200);
         r.bytes().await.unwrap();
         lat.push(t.elapsed().as_secs_f64() * 1000.0);

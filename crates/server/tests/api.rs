@@ -47,6 +47,7 @@ on_both_stores!(
     totals_answer_even_when_stored_sums_would_overflow,
     a_session_beacon_touches_only_its_own_session_and_never_blocks_the_client,
     the_rate_limit_answers_429_with_retry_after_per_token_and_per_address,
+    a_version_1_database_is_rekeyed_and_its_credentials_and_sessions_keep_working,
 );
 
 async fn health_and_pairing_on_first_start(backend: Backend) {
@@ -1094,6 +1095,75 @@ async fn the_rate_limit_answers_429_with_retry_after_per_token_and_per_address(b
         .unwrap();
     assert!(r.headers().contains_key("retry-after"));
     expect_error(r, 429, "rate_limited", "fourth write from the address").await;
+    drop(server);
+    db.remove().await;
+}
+
+async fn a_version_1_database_is_rekeyed_and_its_credentials_and_sessions_keep_working(
+    backend: Backend,
+) {
+    let Some(db) = Db::fresh(backend, "v1").await else {
+        return;
+    };
+    // A database as the first schema left it: the token's id is the first 8
+    // hex characters of its secret.
+    let secret = "rt_0123456789abcdef0123456789abcdef0123456789abcdef";
+    let old_id = &secret[3..11];
+    let hash = sha256_hex(secret);
+    let started: i64 = now_ms() - 3_600_000;
+    let rows = format!(
+        "INSERT INTO users (id, name, created_at) VALUES (1, 'alice', 1);
+         INSERT INTO tokens (id, hash, user_id, kind, created_at) VALUES ('{old_id}', '{hash}', 1, 'api', 1);
+         INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at)
+         VALUES (1, 'old', 'github.com', 'octo', 'widgets', 7, {started}, NULL, 60, 30, 7, 1);"
+    );
+    match backend {
+        Backend::Sqlite => {
+            std::fs::create_dir_all(&db.data).unwrap();
+            let conn = rusqlite::Connection::open(db.data.join("reviewtime.sqlite3")).unwrap();
+            conn.execute_batch(&format!(
+                "BEGIN; {}; PRAGMA user_version = 1; {rows} COMMIT;",
+                reviewtime_server::store::sqlite::MIGRATIONS[0]
+            ))
+            .unwrap();
+        }
+        Backend::Postgres => {
+            let admin = common::admin(db.url.as_deref().unwrap()).await;
+            admin
+                .batch_execute(&format!(
+                    "{}; CREATE TABLE reviewtime_schema (version INTEGER NOT NULL);
+                     INSERT INTO reviewtime_schema VALUES (1); {rows}",
+                    reviewtime_server::store::postgres::MIGRATIONS[0]
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    let server = start(&db);
+    assert!(server.pairing.is_none(), "users exist: no first-start user");
+    let c = Client::new(&server.url, secret);
+    assert_eq!(
+        c.get("/api/v1/whoami").await["user"],
+        "alice",
+        "the token still works"
+    );
+    let listed = String::from_utf8(db.cli(&["token", "list", "--user", "alice"]).stdout).unwrap();
+    let new_id = listed.split(' ').next().unwrap();
+    assert_eq!(new_id.len(), 16, "{listed}");
+    assert!(!secret.contains(new_id) && !secret.contains(&new_id[..6]));
+    assert!(
+        !db.cli(&["token", "revoke", old_id]).status.success(),
+        "the old id is gone"
+    );
+    // The stored revision became the client's own: 7 is a repeat, 8 applies.
+    let mut s = session("old", 7, false);
+    s.started_at = started;
+    s.wall_secs = 60;
+    s.active_secs = 30;
+    assert!(!c.put(&s).await.json::<SessionAck>().await.unwrap().applied);
+    s.revision = 8;
+    assert!(c.put(&s).await.json::<SessionAck>().await.unwrap().applied);
+    assert!(db.cli(&["token", "revoke", new_id]).status.success());
     drop(server);
     db.remove().await;
 }

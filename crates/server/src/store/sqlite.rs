@@ -22,7 +22,7 @@ use super::{
 use crate::auth::Kind;
 
 /// Schema migrations, in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[&str] = &[
     // 1: users, hashed tokens, sessions and activities, all keyed per user.
     "CREATE TABLE users (
         id INTEGER PRIMARY KEY,
