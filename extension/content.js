@@ -67,7 +67,10 @@
     return chrome.runtime.sendMessage(message).then((answer) => {
       if (answer && answer.ok) {
         view.tracking = answer.tracked ? 'tracking' : 'idle';
-        if (Number.isSafeInteger(answer.tab)) view.tab = answer.tab;
+        if (Number.isSafeInteger(answer.tab) && view.tab !== answer.tab) {
+          view.tab = answer.tab;
+          writeDropBox(); // actions made before the first answer wait in the box too
+        }
         if ('beacons' in answer) beacon = { url: answer.beacon_url, bodies: answer.beacons };
       } else {
         view.tracking = `error:${answer && answer.error}`;

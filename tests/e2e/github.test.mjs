@@ -34,6 +34,8 @@ test('React Files view on https://github.com: two Viewed toggles, an approved re
   const env = await setupEnv(t, site);
   const page = await openPr(env, '/octo/widgets/pull/1/changes');
   assert.equal(new URL(page.url()).origin, 'https://github.com');
+  assert.deepEqual(await page.evaluate(() => [Object.keys(globalThis).filter((k) => /reviewtime/i.test(k)), [...document.documentElement.attributes].map((a) => a.name)]),
+    [[], ['lang']], 'nothing of the extension is visible to the page');
 
   await page.click('#viewed-0'); // updated in place
   await page.click('#viewed-1'); // rendered anew
@@ -81,11 +83,19 @@ test('React soft navigation: the tabs of one PR keep one session; another PR end
   const env = await setupEnv(t, site);
   const page = await openPr(env, '/octo/widgets/pull/1');
   const first = await until(async () => (await env.sessions()).find((s) => s.pr.number === 1), 10000, 100);
+  // Count the page reports the worker receives from now on (a listener beside the worker's own).
+  const worker = env.context.serviceWorkers()[0];
+  await worker.evaluate(() => { globalThis.pageReports = []; chrome.runtime.onMessage.addListener((m) => { if (m && m.type === 'page') globalThis.pageReports.push(m.url); }); });
+  const reports = () => worker.evaluate(() => globalThis.pageReports);
   await page.click('#to-changes');
+  await until(async () => (await reports()).length === 1, 2000);
   await page.click('#anchor-0'); // a #diff-… anchor: not a new page
+  await sleep(1200); // more than the 500 ms poll
+  assert.deepEqual(await reports(), ['https://github.com/octo/widgets/pull/1/changes'], 'a soft navigation is reported once; a #hash change is not a page');
   await page.click('#to-commits');
   await page.click('#to-conversation');
   await sleep(1500);
+  assert.equal((await reports()).length, 3, 'each soft navigation reported once');
   const pr1 = (await env.sessions()).filter((s) => s.pr.number === 1);
   assert.deepEqual(pr1.map((s) => s.id), [first.id], 'one session for the PR');
   assert.equal(pr1[0].ended_at, null);
