@@ -316,78 +316,106 @@ struct BeaconBody {
     activities: Vec<Activity>,
 }
 
+/// Who a beacon speaks for.
+enum BeaconCredential<'a> {
+    /// One session's own capability.
+    Session { id: &'a str, secret: &'a str },
+    /// The deprecated user-wide beacon key.
+    UserKey(&'a str),
+}
+
+impl BeaconBody {
+    fn credential(&self) -> Result<BeaconCredential<'_>, Reject> {
+        match (&self.key, &self.session_id, &self.beacon_secret) {
+            (None, Some(id), Some(secret)) => Ok(BeaconCredential::Session { id, secret }),
+            (Some(key), None, None) => Ok(BeaconCredential::UserKey(key)),
+            (None, None, None) => Err(Reject::unauthorized(
+                "a beacon needs its session_id and beacon_secret",
+            )),
+            _ => Err(Reject::bad_request(
+                "a beacon carries either session_id with beacon_secret, or the deprecated key, not a mix",
+            )),
+        }
+    }
+}
+
+/// The owner of session `id` if `secret` is its registered capability, and
+/// the beacon records that session only (at most one record of it, and its
+/// activities).
+async fn session_capability(
+    state: &AppState,
+    payload: &BeaconBody,
+    id: &str,
+    secret: &str,
+) -> Result<UserId, Reject> {
+    validate::check_text("session_id", id)?;
+    validate::check_beacon_secret(secret)?;
+    let hash = auth::hash(secret);
+    let BeaconTarget::Owner(user) = state.store.beacon_target(id, &hash).await? else {
+        return Err(Reject {
+            status: StatusCode::NOT_FOUND,
+            code: "unknown_session",
+            message: format!(
+                "no session {id} accepts this beacon secret: the server has not seen the session (or it was registered with another secret)"
+            ),
+            retry_after: None,
+        });
+    };
+    state.limits.check_token(&hash)?;
+    if payload.sessions.len() > 1 {
+        return Err(Reject::bad_request(
+            "a session beacon carries at most one session record",
+        ));
+    }
+    let records = payload.sessions.iter().map(|s| &s.id);
+    let activities = payload.activities.iter().map(|a| &a.session_id);
+    if let Some(other) = records.chain(activities).find(|other| *other != id) {
+        return Err(Reject::forbidden(
+            "beacon_scope",
+            format!("this beacon may record session {id} only, not {other}"),
+        ));
+    }
+    Ok(user)
+}
+
+/// The owner of the deprecated user-wide beacon `key`, which may record
+/// ended sessions only.
+async fn user_key(state: &AppState, payload: &BeaconBody, key: &str) -> Result<UserId, Reject> {
+    let (user, _) = auth::lookup(state.store.as_ref(), key, Kind::Beacon)
+        .await?
+        .ok_or_else(|| Reject::unauthorized("unknown or revoked beacon key"))?;
+    state.limits.check_token(&auth::hash(key))?;
+    if payload.sessions.iter().any(|s| s.ended_at.is_none()) {
+        return Err(Reject::bad_request(
+            "a beacon key may only record ended sessions",
+        ));
+    }
+    if payload.sessions.len() > routes::MAX_BATCH_ITEMS {
+        return Err(Reject::too_large(format!(
+            "beacon holds {} sessions; the limit is {}",
+            payload.sessions.len(),
+            routes::MAX_BATCH_ITEMS
+        )));
+    }
+    Ok(user)
+}
+
+/// `POST /api/v1/beacon`: no Authorization header (`sendBeacon` cannot send
+/// one); the credential is in the body. Its sessions are written as
+/// [`Writer::Beacon`]: provisional, bounded, never blocking the client.
 async fn post_beacon(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchAck>, Reject> {
     let body = body_bytes(body, routes::MAX_BEACON_BYTES, "beacon")?;
     let payload: BeaconBody = parse_json(&body, "beacon")?;
-    let now = now_ms();
-    let user = match (&payload.key, &payload.session_id, &payload.beacon_secret) {
-        (None, Some(session_id), Some(secret)) => {
-            validate::check_text("session_id", session_id)?;
-            validate::check_beacon_secret(secret)?;
-            let hash = auth::hash(secret);
-            let user = match state.store.beacon_target(session_id, &hash).await? {
-                BeaconTarget::Owner(user) => user,
-                BeaconTarget::Unknown => {
-                    return Err(Reject {
-                        status: StatusCode::NOT_FOUND,
-                        code: "unknown_session",
-                        message: format!(
-                            "no session {session_id} accepts this beacon secret: the server has not seen the session (or it was registered with another secret)"
-                        ),
-                        retry_after: None,
-                    })
-                }
-            };
-            state.limits.check_token(&hash)?;
-            if payload.sessions.len() > 1 {
-                return Err(Reject::bad_request(
-                    "a session beacon carries at most one session record",
-                ));
-            }
-            let ids = payload.sessions.iter().map(|s| &s.id);
-            let mut ids = ids.chain(payload.activities.iter().map(|a| &a.session_id));
-            let outside = ids.find(|id| *id != session_id);
-            if let Some(other) = outside {
-                return Err(Reject::forbidden(
-                    "beacon_scope",
-                    format!("this beacon may record session {session_id} only, not {other}"),
-                ));
-            }
-            user
+    let user = match payload.credential()? {
+        BeaconCredential::Session { id, secret } => {
+            session_capability(&state, &payload, id, secret).await?
         }
-        (Some(key), None, None) => {
-            let (user, _) = auth::lookup(state.store.as_ref(), key, Kind::Beacon)
-                .await?
-                .ok_or_else(|| Reject::unauthorized("unknown or revoked beacon key"))?;
-            state.limits.check_token(&auth::hash(key))?;
-            if payload.sessions.iter().any(|s| s.ended_at.is_none()) {
-                return Err(Reject::bad_request(
-                    "a beacon key may only record ended sessions",
-                ));
-            }
-            if payload.sessions.len() > routes::MAX_BATCH_ITEMS {
-                return Err(Reject::too_large(format!(
-                    "beacon holds {} sessions; the limit is {}",
-                    payload.sessions.len(),
-                    routes::MAX_BATCH_ITEMS
-                )));
-            }
-            user
-        }
-        (None, None, None) => {
-            return Err(Reject::unauthorized(
-                "a beacon needs its session_id and beacon_secret",
-            ))
-        }
-        _ => {
-            return Err(Reject::bad_request(
-                "a beacon carries either session_id with beacon_secret, or the deprecated key, not a mix",
-            ))
-        }
+        BeaconCredential::UserKey(key) => user_key(&state, &payload, key).await?,
     };
+    let now = now_ms();
     for s in &payload.sessions {
         validate::validate_session(s, now)?;
     }

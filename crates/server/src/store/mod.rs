@@ -627,6 +627,111 @@ pub trait Store: Send + Sync {
 mod tests {
     use super::*;
 
+    use reviewtime_protocol::PullRef;
+
+    fn record(revision: u64, ended: bool) -> SessionRecord {
+        SessionRecord {
+            id: "s".into(),
+            pr: PullRef {
+                host: "github.com".into(),
+                owner: "o".into(),
+                repo: "r".into(),
+                number: 1,
+            },
+            started_at: 1_700_000_000_000,
+            ended_at: ended.then_some(1_700_000_600_000),
+            wall_secs: 600,
+            active_secs: 60,
+            revision,
+        }
+    }
+
+    fn stored(revision: u64, auth_revision: u64, ended: bool, hash: Option<&str>) -> StoredSession {
+        StoredSession {
+            record: record(revision, ended),
+            auth_revision,
+            beacon_hash: hash.map(str::to_string),
+        }
+    }
+
+    const CLIENT: Writer = Writer::Client { beacon_hash: None };
+
+    #[test]
+    fn a_beacon_raises_the_revision_by_one_step_at_most_and_never_blocks_the_client() {
+        let old = stored(3, 3, false, None);
+        assert_eq!(
+            decide(&record(1_003, true), &Writer::Beacon, Some(&old)),
+            Decision::Apply
+        );
+        assert_eq!(
+            decide(&record(1_004, true), &Writer::Beacon, Some(&old)),
+            Decision::Refuse(Refusal::RevisionJump {
+                stored: 3,
+                sent: 1_004
+            })
+        );
+        // After the beacon wrote 1,003, the client's 4 still applies; a
+        // beacon's 1,003 again is a repeat.
+        let after_beacon = stored(1_003, 3, true, None);
+        assert_eq!(
+            decide(&record(4, true), &CLIENT, Some(&after_beacon)),
+            Decision::Apply
+        );
+        assert_eq!(
+            decide(&record(1_003, true), &Writer::Beacon, Some(&after_beacon)),
+            Decision::Unchanged
+        );
+        // Never reopened, by either.
+        assert_eq!(
+            decide(&record(5, false), &CLIENT, Some(&after_beacon)),
+            Decision::Unchanged
+        );
+        assert_eq!(
+            decide(&record(1_004, false), &Writer::Beacon, Some(&after_beacon)),
+            Decision::Unchanged
+        );
+    }
+
+    #[test]
+    fn the_client_is_bounded_too_and_its_first_hash_stays() {
+        assert_eq!(
+            decide(&record(1_001, false), &CLIENT, None),
+            Decision::Refuse(Refusal::RevisionJump {
+                stored: 0,
+                sent: 1_001
+            })
+        );
+        assert_eq!(
+            decide(&record(1_000, false), &CLIENT, None),
+            Decision::Apply
+        );
+        let old = stored(2, 2, false, Some("aa"));
+        let other = Writer::Client {
+            beacon_hash: Some("bb".into()),
+        };
+        assert_eq!(
+            decide(&record(3, false), &other, Some(&old)),
+            Decision::Refuse(Refusal::OtherBeaconHash)
+        );
+        let same = Writer::Client {
+            beacon_hash: Some("aa".into()),
+        };
+        assert_eq!(
+            decide(&record(3, false), &same, Some(&old)),
+            Decision::Apply
+        );
+        assert_eq!(
+            decide(&record(2, false), &same, Some(&old)),
+            Decision::Unchanged
+        );
+        let mut moved = record(3, false);
+        moved.pr.number = 2;
+        assert!(matches!(
+            decide(&moved, &CLIENT, Some(&old)),
+            Decision::Refuse(Refusal::OtherSession(_))
+        ));
+    }
+
     #[test]
     fn civil_dates_match_the_calendar() {
         assert_eq!(civil_date(0), "1970-01-01");
