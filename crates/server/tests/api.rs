@@ -48,6 +48,7 @@ on_both_stores!(
     a_session_beacon_touches_only_its_own_session_and_never_blocks_the_client,
     the_rate_limit_answers_429_with_retry_after_per_token_and_per_address,
     a_version_1_database_is_rekeyed_and_its_credentials_and_sessions_keep_working,
+    the_server_prints_no_secret_beyond_the_first_start_pairing_line,
 );
 
 async fn health_and_pairing_on_first_start(backend: Backend) {
@@ -1165,5 +1166,116 @@ async fn a_version_1_database_is_rekeyed_and_its_credentials_and_sessions_keep_w
     assert!(c.put(&s).await.json::<SessionAck>().await.unwrap().applied);
     assert!(db.cli(&["token", "revoke", new_id]).status.success());
     drop(server);
+    db.remove().await;
+}
+
+/// Runs `serve` on `db` with stdout and stderr in files; returns the child,
+/// its URL, and the output file.
+fn serve_logged(db: &Db, name: &str) -> (std::process::Child, String, std::path::PathBuf) {
+    let log = db.data.with_extension(format!("{name}.log"));
+    let file = std::fs::File::create(&log).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_reviewtime-server"))
+        .args(db.args())
+        .args(["serve", "--addr", "127.0.0.1:0", "--exit-after", "600"])
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(url) = text.lines().find_map(|l| l.strip_prefix("LISTENING ")) {
+            return (child, url.to_string(), log);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no LISTENING line: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+async fn the_server_prints_no_secret_beyond_the_first_start_pairing_line(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "logs").await else {
+        return;
+    };
+    let (mut child, url, first_log) = serve_logged(&db, "first");
+    let text = std::fs::read_to_string(&first_log).unwrap();
+    let link = text
+        .lines()
+        .find_map(|l| l.strip_prefix("PAIRING "))
+        .unwrap()
+        .to_string();
+    let pairing = reviewtime_protocol::Pairing::parse_link(&link).unwrap();
+    let c = Client::new(&url, &pairing.token);
+    let http = reqwest::Client::new();
+    let secret = "f".repeat(64);
+    let wrong_token = "rt_0000wrongwrongwrong0000";
+    // Writes that succeed, and every kind of refusal, each carrying a secret.
+    let mut s = recent("logged", 1);
+    s.ended_at = None;
+    assert!(put_with_hash(&c, &s, &secret).await.status().is_success());
+    let mut end = s.clone();
+    end.revision = 2;
+    end.ended_at = Some(s.started_at + 600_000);
+    for body in [
+        json!({"session_id": "logged", "beacon_secret": secret, "sessions": [end]}),
+        json!({"session_id": "logged", "beacon_secret": "9".repeat(64), "sessions": [end]}),
+        json!({"key": pairing.beacon_key, "sessions": [end]}),
+        json!({"key": pairing.token, "sessions": []}),
+        json!({"key": pairing.beacon_key, "session_id": "logged", "beacon_secret": secret}),
+    ] {
+        http.post(format!("{url}/api/v1/beacon"))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    http.post(format!("{url}/api/v1/beacon"))
+        .body(format!(
+            "{{\"key\": \"{}\", \"sessions\": 5",
+            pairing.beacon_key
+        ))
+        .send()
+        .await
+        .unwrap();
+    Client::new(&url, wrong_token)
+        .batch(vec![activity("x")])
+        .await;
+    c.batch(vec![activity("y")]).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let (mut again, _, second_log) = serve_logged(&db, "second");
+    let _ = again.kill();
+    let _ = again.wait();
+    let first = std::fs::read_to_string(&first_log).unwrap();
+    let second = std::fs::read_to_string(&second_log).unwrap();
+    for (name, secret) in [
+        ("the token", pairing.token.as_str()),
+        ("the beacon key", pairing.beacon_key.as_str()),
+    ] {
+        let lines: Vec<&str> = first.lines().filter(|l| l.contains(secret)).collect();
+        assert_eq!(lines.len(), 1, "{name} is printed once: {lines:?}");
+        assert!(
+            lines[0].starts_with("PAIRING "),
+            "{name} only in the pairing line"
+        );
+        assert!(
+            !second.contains(secret),
+            "{name} is not printed on later starts"
+        );
+    }
+    for (name, secret) in [
+        ("the beacon secret", secret.as_str()),
+        ("a wrong token", wrong_token),
+    ] {
+        assert!(
+            !first.contains(secret) && !second.contains(secret),
+            "{name} was printed"
+        );
+    }
+    assert!(!second.contains("PAIRING"));
+    let _ = std::fs::remove_file(first_log);
+    let _ = std::fs::remove_file(second_log);
     db.remove().await;
 }
