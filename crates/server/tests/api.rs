@@ -1170,7 +1170,8 @@ async fn a_version_1_database_is_rekeyed_and_its_credentials_and_sessions_keep_w
 }
 
 /// Runs `serve` on `db` with stdout and stderr in files; returns the child,
-/// its URL, and the output file.
+/// its URL, and the output file. The caller kills and waits for it.
+#[allow(clippy::zombie_processes)]
 fn serve_logged(db: &Db, name: &str) -> (std::process::Child, String, std::path::PathBuf) {
     let log = db.data.with_extension(format!("{name}.log"));
     let file = std::fs::File::create(&log).unwrap();
