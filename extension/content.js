@@ -216,18 +216,29 @@
   }
 
   // The review dialog and inline comment editors: what the user asked for is
-  // recorded only once the element goes away (the dialog closes, the editor
-  // unmounts) — a validation error keeps it open and records nothing; closing it
-  // with Escape or Cancel withdraws the attempt.
-  const attempts = new Map(); // element -> { record, until }
-  function attempt(element, record) {
-    attempts.set(element, { record, until: Date.now() + 15000 });
+  // recorded only once it was accepted — the element goes away (the dialog closes,
+  // the editor unmounts) or its text box is emptied. A validation error keeps it
+  // open and records nothing; closing it with Escape or Cancel withdraws the attempt.
+  const attempts = new Map(); // element -> { record, until, shown, box }
+  const hiddenNow = (el) => el.hidden || el.closest('[hidden]') !== null || el.getClientRects().length === 0;
+  function attempt(element, record, { emptied = false } = {}) {
+    const box = emptied ? element.querySelector('textarea') : null;
+    attempts.set(element, {
+      record,
+      until: Date.now() + 15000,
+      shown: !hiddenNow(element), // laid out as a box (not display: contents): its hiding means closed
+      box: box && box.value.trim() ? box : null, // an editor's text box with text: emptied means saved
+    });
     settleSoon();
   }
-  const gone = (el) => !el.isConnected || el.hidden || el.closest('[hidden]') !== null || el.getClientRects().length === 0;
+  function accepted(el, a) {
+    if (!el.isConnected) return true;
+    if (a.shown && hiddenNow(el)) return true;
+    return a.box !== null && a.box.isConnected && a.box.value.trim() === '';
+  }
   function settle() {
     for (const [el, a] of attempts) {
-      if (gone(el)) { attempts.delete(el); a.record(); } else if (Date.now() > a.until) attempts.delete(el);
+      if (accepted(el, a)) { attempts.delete(el); a.record(); } else if (Date.now() > a.until) attempts.delete(el);
     }
   }
   let settleTimer = null;
@@ -266,7 +277,7 @@
     const words = button ? (button.textContent || button.getAttribute('aria-label') || '').trim() : '';
     const pending = PENDING_WORDS.test(words);
     if (!pending && !POST_WORDS.test(words) && !(button && (button.type === 'submit' || button.dataset.variant === 'primary'))) return;
-    attempt(editor, () => { if (pending) pendingComments++; else activity({ type: 'comment_posted' }); });
+    attempt(editor, () => { if (pending) pendingComments++; else activity({ type: 'comment_posted' }); }, { emptied: true });
   }
   const primaryButton = (editor) => editor.querySelector('button[type="submit"], button[data-variant="primary"]');
 
