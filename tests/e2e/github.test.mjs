@@ -79,6 +79,29 @@ test('React Files view on https://github.com: two Viewed toggles, an approved re
   console.log(`React view: file_viewed ${ofType(all, 'file_viewed').length}/2, review_submitted(approve) ${ofType(all, 'review_submitted').length}/1, comment_posted ${ofType(all, 'comment_posted').length}/1, refused review 0/0`);
 });
 
+test('React Files view: a "Start a review" comment is pending until the review, sent with Ctrl+Enter, publishes it', async (t) => {
+  const env = await setupEnv(t, site);
+  const page = await openPr(env, '/octo/widgets/pull/3/changes');
+  await page.click('#add-comment-0');
+  await page.fill('#editor-text-0', 'Rename this');
+  await page.click('#editor-start-0'); // "Start a review": pending
+  await page.waitForSelector('#editor-0', { state: 'detached' });
+  await page.click('#add-comment-1');
+  await page.fill('#editor-text-1', 'Never mind');
+  await page.click('#editor-cancel-1'); // cancelled: nothing
+  await sleep(800);
+  assert.equal(ofType(await recorded(env), 'comment_posted').length, 0, 'a pending comment is not posted');
+  await page.click('#review-menu');
+  await page.fill('#review-body', 'A few notes');
+  await page.press('#review-body', 'Control+Enter'); // the dialog's keyboard submit, verdict Comment
+  await page.waitForSelector('#review-dialog', { state: 'detached' });
+  const all = await until(async () => { const a = await recorded(env); return ofType(a, 'review_submitted').length === 1 && ofType(a, 'comment_posted').length === 1 && a; });
+  assert.equal(ofType(all, 'review_submitted')[0].verdict, 'comment');
+  await sleep(800);
+  assert.equal((await recorded(env)).length, 2);
+  console.log('React view: pending comment 0/0 before the review, review_submitted(comment, Ctrl+Enter) 1/1, comment_posted 1/1 once the review published it, cancelled comment 0/0');
+});
+
 test('React soft navigation: the tabs of one PR keep one session; another PR ends it within 2 s', async (t) => {
   const env = await setupEnv(t, site);
   const page = await openPr(env, '/octo/widgets/pull/1');
