@@ -6,7 +6,7 @@
 //   queue only grows), 40 actions each, median and p95;
 // - requests to the server for three actions made within 200 ms.
 // Prints one JSON line: { commit: [...], three_actions: {...} }.
-import { api, cleanup, extensionPage, launchExtension, pair, parsePairing, send, startFaultProxy, startGitHubLike, startServer, until } from '../tests/e2e/lib.mjs';
+import { api, cleanup, extensionPage, launchExtension, pair, parsePairing, send, startFaultProxy, startGitHubLike, startServer, tracking, until } from '../tests/e2e/lib.mjs';
 
 const quantile = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
 
@@ -37,7 +37,7 @@ try {
   if (!set.ok) throw new Error(set.error);
   const page = await context.newPage();
   await page.goto(`${site.origin}/octo/widgets/pull/1`);
-  await until(async () => (await page.getAttribute('html', 'data-reviewtime')) === 'tracking', 15000);
+  await until(async () => (await tracking(page)) === 'tracking', 15000);
   const run = await isolatedWorld(context, page);
   await ctl.evaluate(() => {
     globalThis.__bytes = 0; globalThis.__writes = 0;
@@ -103,7 +103,7 @@ try {
   await send(ctl, { type: 'discard_dead' });
   const pr = await context.newPage();
   await pr.goto(`${site.origin}/octo/widgets/pull/2`);
-  await until(async () => (await pr.getAttribute('html', 'data-reviewtime')) === 'tracking', 15000);
+  await until(async () => (await tracking(pr)) === 'tracking', 15000);
   // Let the backlog of part 1 drain first, so only these three are counted.
   await until(async () => (await send(ctl, { type: 'status' })).status.waiting === 0, 120000, 200);
   const seenBefore = proxy.seen.length;

@@ -4,7 +4,7 @@
 import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { api, cleanup, dist, engineState, extensionPage, launchExtension, pair, parsePairing, send, startFaultProxy, startGitHubLike, startServer, stopServiceWorker, until } from '../tests/e2e/lib.mjs';
+import { api, cleanup, dist, engineState, extensionPage, launchExtension, pair, parsePairing, send, startFaultProxy, startGitHubLike, startServer, stopServiceWorker, tracking, until } from '../tests/e2e/lib.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const stats = (xs) => {
@@ -34,7 +34,7 @@ async function isolatedWorld(page) {
 async function openPr(n = 1) {
   const page = await browser.context.newPage();
   await page.goto(`${site.origin}/octo/widgets/pull/${n}`);
-  await until(async () => (await page.getAttribute('html', 'data-reviewtime')) === 'tracking');
+  await until(async () => (await tracking(page)) === 'tracking');
   return page;
 }
 

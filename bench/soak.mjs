@@ -3,7 +3,7 @@
 // delivered, duplicated, lost, dead-lettered, and memory at start and end.
 //   node bench/soak.mjs   (scripts/soak.sh runs it and records the summary)
 import { readFileSync, writeFileSync } from 'node:fs';
-import { api, cleanup, engineState, launchExtension, pair, parsePairing, scratch, send, startFaultProxy, startGitHubLike, startServer, stopServiceWorker, until } from '../tests/e2e/lib.mjs';
+import { api, cleanup, engineState, launchExtension, pair, parsePairing, scratch, send, startFaultProxy, startGitHubLike, startServer, stopServiceWorker, tracking, until } from '../tests/e2e/lib.mjs';
 
 const minutes = Number(process.env.SOAK_MINUTES || 30);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -31,7 +31,7 @@ while (Date.now() < deadline) {
   const page = await browser.context.newPage();
   const n = 1 + rnd(20);
   await page.goto(`${site.origin}/octo/widgets/pull/${n}`);
-  await until(async () => (await page.getAttribute('html', 'data-reviewtime')) === 'tracking', 15000).catch(() => {});
+  await until(async () => (await tracking(page)) === 'tracking', 15000).catch(() => {});
   counts.sessions_opened++;
   for (let i = 0, k = 1 + rnd(6); i < k; i++) {
     await page.click(['#comment', '#review'][rnd(2)]);
