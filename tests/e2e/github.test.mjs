@@ -102,6 +102,30 @@ test('React Files view: a "Start a review" comment is pending until the review, 
   console.log('React view: pending comment 0/0 before the review, review_submitted(comment, Ctrl+Enter) 1/1, comment_posted 1/1 once the review published it, cancelled comment 0/0');
 });
 
+test('a selector that stops matching loses only its own action: the session and the other actions go on', async (t) => {
+  const env = await setupEnv(t, site);
+  const page = await openPr(env, '/octo/widgets/pull/4/changes');
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  // GitHub renames things: the path's <code> is gone from file 0, file 1's Viewed button has a new class.
+  await page.evaluate(() => {
+    document.querySelector('#diff-0f00dbeef [class*="file-name"] code').replaceWith('src/lib.rs');
+    document.querySelector('#viewed-1').className = 'FileViewedToggle-module__toggle--n3w';
+  });
+  await page.click('#viewed-0'); // still a Viewed button: recorded, without its path
+  await page.click('#viewed-1'); // no longer recognised: nothing
+  await page.click('#add-comment-2');
+  await page.fill('#editor-text-2', 'Still counted');
+  await page.click('#editor-comment-2');
+  await page.waitForSelector('#editor-2', { state: 'detached' });
+  await page.close();
+  const acts = await until(async () => { const a = await env.activities(); return a.length >= 2 && (await env.sessions()).some((s) => s.ended_at) && a; }, 15000, 100);
+  await sleep(800);
+  assert.deepEqual((await recorded(env)).map((a) => [a.type, a.path ?? null]).sort(), [['comment_posted', null], ['file_viewed', null]]);
+  assert.equal(acts.length, 2);
+  assert.deepEqual(errors, []);
+});
+
 test('React soft navigation: the tabs of one PR keep one session; another PR ends it within 2 s', async (t) => {
   const env = await setupEnv(t, site);
   const page = await openPr(env, '/octo/widgets/pull/1');
