@@ -60,6 +60,7 @@ pub struct SessionRow {
     pub updated_at: i64,
     pub auth_revision: i64,
     pub beacon_hash: Option<String>,
+    pub beacon_revision: i64,
 }
 
 /// An activity row as stored.

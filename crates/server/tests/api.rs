@@ -980,6 +980,17 @@ async fn a_session_beacon_touches_only_its_own_session_and_never_blocks_the_clie
         (stored.revision, stored.active_secs, stored.ended_at),
         (2, 300, end1.ended_at)
     );
+    // The same beacon delivered again is a repeat: the client's end stays.
+    let r = beacon(json!({"session_id": "s1", "beacon_secret": one, "sessions": [ahead]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let stored = by_id(c.sessions().await, "s1");
+    assert_eq!(
+        (stored.revision, stored.active_secs),
+        (2, 300),
+        "a repeat changed nothing"
+    );
     // A progress record through s2's own capability is fine; s2 stays open.
     let mut progress = s2.clone();
     progress.revision = 2;

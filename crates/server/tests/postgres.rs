@@ -307,6 +307,23 @@ async fn migrate_copies_sqlite_into_postgres_with_the_same_answers() {
     );
     fill(&lc, "local").await;
     fill(&bc, "bob").await;
+    // A session with a beacon capability registered: it must survive the copy.
+    let secret = "7".repeat(64);
+    let mut held = session("local-held", 1, false);
+    held.started_at = now_ms() - 60_000;
+    held.wall_secs = 30;
+    held.active_secs = 10;
+    let mut body = serde_json::to_value(&held).unwrap();
+    body["beacon_hash"] = sha256_hex(&secret).into();
+    let r = lc
+        .http
+        .put(format!("{}/api/v1/sessions/local-held", server.url))
+        .bearer_auth(&lc.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let issued =
         String::from_utf8(sqlite.cli(&["token", "issue", "--user", "bob"]).stdout).unwrap();
     let revoked_id = issued.lines().find_map(|l| l.strip_prefix("id ")).unwrap();
@@ -331,7 +348,7 @@ async fn migrate_copies_sqlite_into_postgres_with_the_same_answers() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        said.contains("copied 2 users, 5 tokens, 60 sessions, 600 activities"),
+        said.contains("copied 2 users, 5 tokens, 61 sessions, 600 activities"),
         "reports counts: {said}"
     );
 
@@ -357,6 +374,27 @@ async fn migrate_copies_sqlite_into_postgres_with_the_same_answers() {
     again.at += 5;
     let ack: BatchAck = lc.batch(vec![again]).await.json().await.unwrap();
     assert_eq!((ack.accepted, ack.duplicates), (0, 1));
+    // The copied capability works on PostgreSQL: the beacon ends its session.
+    let mut end = held.clone();
+    end.revision = 2;
+    end.ended_at = Some(held.started_at + 30_000);
+    let beacon =
+        serde_json::json!({"session_id": "local-held", "beacon_secret": secret, "sessions": [end]});
+    let r = lc
+        .http
+        .post(format!("{}/api/v1/beacon", server.url))
+        .body(beacon.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ended = lc
+        .sessions()
+        .await
+        .into_iter()
+        .find(|s| s.id == "local-held")
+        .unwrap();
+    assert_eq!((ended.revision, ended.ended_at), (2, end.ended_at));
     let carol = Client::new(&server.url, &pg.add_user("carol").token);
     assert_eq!(carol.get("/api/v1/whoami").await["user"], "carol");
     drop(server);
@@ -512,4 +550,19 @@ async fn instances_starting_together_on_an_empty_database_create_the_schema_and_
     if let Ok(db) = Arc::try_unwrap(db) {
         db.remove().await;
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn sha256_hex(secret: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

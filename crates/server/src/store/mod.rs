@@ -183,6 +183,9 @@ pub struct StoredSession {
     pub record: SessionRecord,
     /// The highest revision the client itself wrote (0 if only beacons did).
     pub auth_revision: u64,
+    /// The highest revision a beacon wrote (0 if none did): a beacon
+    /// delivered again after the client replaced its state changes nothing.
+    pub beacon_revision: u64,
     /// The registered beacon capability (hex SHA-256 of its secret).
     pub beacon_hash: Option<String>,
 }
@@ -242,7 +245,8 @@ pub enum Decision {
 ///    registered one, is refused;
 /// 2. an in-progress record never reopens an ended session;
 /// 3. the client's revision must exceed the client's own last one, a
-///    beacon's the stored one;
+///    beacon's both the stored one and any a beacon wrote before (so a
+///    repeated beacon is a repeat, even after the client replaced it);
 /// 4. and by at most [`MAX_REVISION_STEP`].
 pub fn decide(new: &SessionRecord, writer: &Writer, old: Option<&StoredSession>) -> Decision {
     let Some(old) = old else {
@@ -271,7 +275,7 @@ pub fn decide(new: &SessionRecord, writer: &Writer, old: Option<&StoredSession>)
     let reopens = old.record.ended_at.is_some() && new.ended_at.is_none();
     let base = match writer {
         Writer::Client { .. } => old.auth_revision,
-        Writer::Beacon => old.record.revision,
+        Writer::Beacon => old.record.revision.max(old.beacon_revision),
     };
     if reopens || new.revision <= base {
         return Decision::Unchanged;
@@ -650,6 +654,11 @@ mod tests {
         StoredSession {
             record: record(revision, ended),
             auth_revision,
+            beacon_revision: if revision > auth_revision {
+                revision
+            } else {
+                0
+            },
             beacon_hash: hash.map(str::to_string),
         }
     }
@@ -680,6 +689,21 @@ mod tests {
         assert_eq!(
             decide(&record(1_003, true), &Writer::Beacon, Some(&after_beacon)),
             Decision::Unchanged
+        );
+        // The client's 4 replaced the beacon's 1,003: the same beacon again is a repeat.
+        let replaced = StoredSession {
+            record: record(4, true),
+            auth_revision: 4,
+            beacon_revision: 1_003,
+            beacon_hash: None,
+        };
+        assert_eq!(
+            decide(&record(1_003, true), &Writer::Beacon, Some(&replaced)),
+            Decision::Unchanged
+        );
+        assert_eq!(
+            decide(&record(1_004, true), &Writer::Beacon, Some(&replaced)),
+            Decision::Apply
         );
         // Never reopened, by either.
         assert_eq!(

@@ -95,6 +95,9 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN beacon_hash TEXT COLLATE "C";
     CREATE INDEX sessions_by_beacon ON sessions (beacon_hash) WHERE beacon_hash IS NOT NULL;
     UPDATE tokens SET id = substr(md5(gen_random_uuid()::text), 1, 16);"#,
+    // 3: the highest revision a beacon wrote, so that a beacon delivered
+    // again after the client replaced its state stays a repeat.
+    r#"ALTER TABLE sessions ADD COLUMN beacon_revision BIGINT NOT NULL DEFAULT 0;"#,
 ];
 
 /// Serialises migrations and the first user per schema, across instances.
@@ -102,24 +105,29 @@ const LOCK: &str = "SELECT pg_advisory_xact_lock(1381236737, hashtext(current_sc
 
 /// [`super::decide`] in SQL. `$13` is true for the client (compared with
 /// its own last revision, which it then sets), false for a beacon (compared
-/// with the stored revision); `$14` the beacon hash the client registers. A
+/// with the stored revision and any a beacon wrote, the latter of which it
+/// then sets); `$14` the beacon hash the client registers. A
 /// new session is inserted only within the first revision step (`$15`).
 const UPSERT_SESSION: &str = r#"
-INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at, auth_revision, beacon_hash)
+INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at,
+                      auth_revision, beacon_hash, beacon_revision)
 SELECT $1::bigint, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, $8::bigint, $9::bigint, $10::bigint,
-    $11::bigint, $12::bigint, CASE WHEN $13::boolean THEN $11::bigint ELSE 0 END, $14::text
+    $11::bigint, $12::bigint, CASE WHEN $13::boolean THEN $11::bigint ELSE 0 END, $14::text,
+    CASE WHEN $13::boolean THEN 0 ELSE $11::bigint END
 WHERE $11::bigint <= $15::bigint OR EXISTS (SELECT 1 FROM sessions WHERE user_id = $1::bigint AND id = $2::text)
 ON CONFLICT (user_id, id) DO UPDATE SET ended_at = EXCLUDED.ended_at, wall_secs = EXCLUDED.wall_secs,
     active_secs = EXCLUDED.active_secs, revision = EXCLUDED.revision, updated_at = EXCLUDED.updated_at,
     auth_revision = CASE WHEN $13 THEN EXCLUDED.revision ELSE sessions.auth_revision END,
-    beacon_hash = COALESCE(sessions.beacon_hash, EXCLUDED.beacon_hash)
+    beacon_hash = COALESCE(sessions.beacon_hash, EXCLUDED.beacon_hash),
+    beacon_revision = CASE WHEN $13 THEN sessions.beacon_revision ELSE EXCLUDED.revision END
 WHERE sessions.host = EXCLUDED.host AND sessions.owner = EXCLUDED.owner AND sessions.repo = EXCLUDED.repo
   AND sessions.number = EXCLUDED.number AND sessions.started_at = EXCLUDED.started_at
   AND (sessions.beacon_hash IS NULL OR EXCLUDED.beacon_hash IS NULL OR sessions.beacon_hash = EXCLUDED.beacon_hash)
   AND (sessions.ended_at IS NULL OR EXCLUDED.ended_at IS NOT NULL)
   AND CASE WHEN $13
       THEN EXCLUDED.revision > sessions.auth_revision AND EXCLUDED.revision - sessions.auth_revision <= $15
-      ELSE EXCLUDED.revision > sessions.revision AND EXCLUDED.revision - sessions.revision <= $15 END
+      ELSE EXCLUDED.revision > GREATEST(sessions.revision, sessions.beacon_revision)
+       AND EXCLUDED.revision - GREATEST(sessions.revision, sessions.beacon_revision) <= $15 END
 RETURNING 1"#;
 
 const SESSION_COLUMNS: &str =
@@ -232,7 +240,7 @@ async fn upsert_session<C: GenericClient>(
     let upsert = c.prepare_cached(UPSERT_SESSION).await.map_err(pg)?;
     let select = c
         .prepare_cached(&format!(
-            "SELECT {SESSION_COLUMNS}, auth_revision, beacon_hash FROM sessions WHERE user_id = $1 AND id = $2"
+            "SELECT {SESSION_COLUMNS}, auth_revision, beacon_hash, beacon_revision FROM sessions WHERE user_id = $1 AND id = $2"
         ))
         .await
         .map_err(pg)?;
@@ -277,6 +285,7 @@ async fn upsert_session<C: GenericClient>(
                 record: session(&row)?,
                 auth_revision: to_u64("auth_revision", get(&row, 10)?)?,
                 beacon_hash: get(&row, 11)?,
+                beacon_revision: to_u64("beacon_revision", get(&row, 12)?)?,
             }),
             None => None,
         };

@@ -72,6 +72,9 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN beacon_hash TEXT;
     CREATE INDEX sessions_by_beacon ON sessions (beacon_hash) WHERE beacon_hash IS NOT NULL;
     UPDATE tokens SET id = lower(hex(randomblob(8)));",
+    // 3: the highest revision a beacon wrote, so that a beacon delivered
+    // again after the client replaced its state stays a repeat.
+    "ALTER TABLE sessions ADD COLUMN beacon_revision INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Opens (creating if needed) the SQLite file at `path` and brings its schema
@@ -203,16 +206,22 @@ fn upsert_session(
 ) -> Result<SessionWrite, StoreError> {
     let existing = tx
         .prepare_cached(&format!(
-            "SELECT {SESSION_COLUMNS}, auth_revision, beacon_hash FROM sessions WHERE user_id = ?1 AND id = ?2"
+            "SELECT {SESSION_COLUMNS}, auth_revision, beacon_hash, beacon_revision FROM sessions WHERE user_id = ?1 AND id = ?2"
         ))?
         .query_row(params![user, s.id], |r| {
-            Ok((read_raw(r)?, r.get::<_, i64>(10)?, r.get::<_, Option<String>>(11)?))
+            Ok((
+                read_raw(r)?,
+                r.get::<_, i64>(10)?,
+                r.get::<_, Option<String>>(11)?,
+                r.get::<_, i64>(12)?,
+            ))
         })
         .optional()?
-        .map(|(raw, auth, hash)| {
+        .map(|(raw, auth, hash, beacon)| {
             Ok::<_, StoreError>(StoredSession {
                 record: session(raw)?,
                 auth_revision: to_u64("auth_revision", auth)?,
+                beacon_revision: to_u64("beacon_revision", beacon)?,
                 beacon_hash: hash,
             })
         })
@@ -227,21 +236,26 @@ fn upsert_session(
         Decision::Refuse(why) => return Ok(SessionWrite::Refused(why)),
     }
     let revision = to_i64("revision", s.revision)?;
-    let (auth_revision, hash) = match writer {
-        Writer::Client { beacon_hash } => (revision, beacon_hash.clone()),
-        Writer::Beacon => (
-            existing
-                .as_ref()
-                .map_or(Ok(0), |old| to_i64("auth_revision", old.auth_revision))?,
-            None,
+    // What the other writer last wrote is kept.
+    let kept = |f: fn(&StoredSession) -> u64, what: &str| {
+        existing.as_ref().map_or(Ok(0), |old| to_i64(what, f(old)))
+    };
+    let (auth_revision, beacon_revision, hash) = match writer {
+        Writer::Client { beacon_hash } => (
+            revision,
+            kept(|o| o.beacon_revision, "beacon_revision")?,
+            beacon_hash.clone(),
         ),
+        Writer::Beacon => (kept(|o| o.auth_revision, "auth_revision")?, revision, None),
     };
     tx.prepare_cached(
-        "INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at, auth_revision, beacon_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+        "INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at,
+                               auth_revision, beacon_hash, beacon_revision)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (user_id, id) DO UPDATE SET ended_at = excluded.ended_at, wall_secs = excluded.wall_secs,
            active_secs = excluded.active_secs, revision = excluded.revision, updated_at = excluded.updated_at,
-           auth_revision = excluded.auth_revision, beacon_hash = COALESCE(sessions.beacon_hash, excluded.beacon_hash)",
+           auth_revision = excluded.auth_revision, beacon_hash = COALESCE(sessions.beacon_hash, excluded.beacon_hash),
+           beacon_revision = excluded.beacon_revision",
     )?
     .execute(params![
         user,
@@ -258,6 +272,7 @@ fn upsert_session(
         now,
         auth_revision,
         hash,
+        beacon_revision,
     ])?;
     Ok(SessionWrite::Applied(s.clone()))
 }

@@ -69,9 +69,10 @@ impl PgStore {
         let insert_sessions = tx
             .prepare(
                 "INSERT INTO sessions (user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at,
-                                       auth_revision, beacon_hash)
+                                       auth_revision, beacon_hash, beacon_revision)
                  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
-                                      $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[])",
+                                      $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[],
+                                      $15::bigint[])",
             )
             .await
             .map_err(pg)?;
@@ -102,6 +103,7 @@ impl PgStore {
                         .iter()
                         .map(|r| r.beacon_hash.as_deref())
                         .collect::<Vec<_>>(),
+                    &col(|r| r.beacon_revision),
                 ],
             )
             .await

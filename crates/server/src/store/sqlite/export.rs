@@ -90,7 +90,7 @@ impl Export {
         let (user, id) = after.cloned().unwrap_or((i64::MIN, String::new()));
         let mut stmt = self.conn.prepare_cached(
             "SELECT user_id, id, host, owner, repo, number, started_at, ended_at, wall_secs, active_secs, revision, updated_at,
-                    auth_revision, beacon_hash
+                    auth_revision, beacon_hash, beacon_revision
              FROM sessions WHERE (user_id, id) > (?1, ?2) ORDER BY user_id, id LIMIT ?3",
         )?;
         let rows = stmt
@@ -110,6 +110,7 @@ impl Export {
                     updated_at: r.get(11)?,
                     auth_revision: r.get(12)?,
                     beacon_hash: r.get(13)?,
+                    beacon_revision: r.get(14)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
