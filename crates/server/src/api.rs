@@ -85,8 +85,12 @@ pub async fn wrong_method() -> Reject {
 /// Counts a write against its client address (known when the server runs
 /// with connection info, as `serve` does).
 async fn limit_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        if let Err(refused) = state.limits.check_address(peer.ip()) {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    if let Some(address) = state.limits.client_address(request.headers(), peer) {
+        if let Err(refused) = state.limits.check_address(address) {
             return refused.into_response();
         }
     }

@@ -128,6 +128,9 @@ pub struct ServeOptions {
     pub rate_per_token: Rate,
     /// Write limit per client address.
     pub rate_per_address: Rate,
+    /// The header a reverse proxy puts the client's address in, if the
+    /// server is reachable only through it.
+    pub address_header: Option<axum::http::HeaderName>,
 }
 
 /// Serves until Ctrl-C, SIGTERM, or `exit_after` elapses.
@@ -143,8 +146,11 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServerError> {
         exit_after,
         rate_per_token,
         rate_per_address,
+        address_header,
     } = options;
-    let limits = Arc::new(RateLimits::new(rate_per_token, rate_per_address));
+    let limits = Arc::new(
+        RateLimits::new(rate_per_token, rate_per_address).with_address_header(address_header),
+    );
     let store = database.open(pool_size).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;

@@ -61,6 +61,11 @@ enum Command {
         /// Writes per second one client address may sustain (0: no limit per address).
         #[arg(long, default_value_t = Rate::PER_ADDRESS.per_sec, env = "REVIEWTIME_ADDRESS_RATE_PER_SEC")]
         address_rate_per_sec: u32,
+        /// Behind a reverse proxy: the header holding the client's address
+        /// (e.g. X-Forwarded-For, last entry). Only when clients cannot reach
+        /// the server but through that proxy.
+        #[arg(long, env = "REVIEWTIME_CLIENT_ADDRESS_HEADER")]
+        client_address_header: Option<axum::http::HeaderName>,
     },
     /// Manage users.
     User {
@@ -165,6 +170,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             rate_per_sec,
             address_rate_burst,
             address_rate_per_sec,
+            client_address_header,
         } => serve(ServeOptions {
             addr: *addr,
             database: location(&cli)?,
@@ -179,6 +185,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 burst: *address_rate_burst,
                 per_sec: *address_rate_per_sec,
             },
+            address_header: client_address_header.clone(),
         })
         .await
         .map_err(|e| e.to_string()),

@@ -10,6 +10,7 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
+use axum::http::{HeaderMap, HeaderName};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -54,6 +55,7 @@ impl Rate {
 pub struct RateLimits {
     per_token: Option<DefaultKeyedRateLimiter<String>>,
     per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    address_header: Option<HeaderName>,
     clock: DefaultClock,
 }
 
@@ -64,8 +66,29 @@ impl RateLimits {
         RateLimits {
             per_token: per_token.quota().map(RateLimiter::keyed),
             per_address: per_address.quota().map(RateLimiter::keyed),
+            address_header: None,
             clock: DefaultClock::default(),
         }
+    }
+
+    /// Takes the client's address from `header` (as a reverse proxy sets
+    /// it: `X-Forwarded-For`, whose last entry is the one the nearest proxy
+    /// added, or `X-Real-IP`) instead of the connection's peer. Only for a
+    /// server reachable through that proxy alone: anyone else could write
+    /// any address there.
+    pub fn with_address_header(mut self, header: Option<HeaderName>) -> Self {
+        self.address_header = header;
+        self
+    }
+
+    /// The address a request counts against: the configured header's last
+    /// entry when it holds an address, else the connection's peer.
+    pub fn client_address(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
+        let from_header = self.address_header.as_ref().and_then(|name| {
+            let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
+            value.rsplit(',').next()?.trim().parse().ok()
+        });
+        from_header.or(peer)
     }
 
     /// No limits at all.
@@ -144,6 +167,35 @@ mod tests {
         assert_eq!(refused.as_ref().map(|r| r.status.as_u16()), Some(429));
         assert_eq!(refused.and_then(|r| r.retry_after), Some(1));
         assert_eq!(limits.check_token("other"), Ok(()), "keys are independent");
+    }
+
+    #[test]
+    fn a_configured_header_names_the_client_only_when_it_holds_an_address() {
+        let peer = Some(IpAddr::V4([127, 0, 0, 1].into()));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 10.0.0.7"
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+        );
+        let plain = RateLimits::off();
+        assert_eq!(
+            plain.client_address(&headers, peer),
+            peer,
+            "ignored unless configured"
+        );
+        let proxied =
+            RateLimits::off().with_address_header(Some(HeaderName::from_static("x-forwarded-for")));
+        assert_eq!(
+            proxied.client_address(&headers, peer),
+            Some(IpAddr::V4([10, 0, 0, 7].into()))
+        );
+        headers.insert(
+            "x-forwarded-for",
+            "garbage".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        assert_eq!(proxied.client_address(&headers, peer), peer);
     }
 
     #[test]

@@ -1108,6 +1108,52 @@ async fn the_rate_limit_answers_429_with_retry_after_per_token_and_per_address(b
     assert!(r.headers().contains_key("retry-after"));
     expect_error(r, 429, "rate_limited", "fourth write from the address").await;
     drop(server);
+
+    // Behind a reverse proxy: the address is the header's last entry.
+    let server = start_with(
+        &db,
+        &[
+            "--rate-burst",
+            "0",
+            "--address-rate-burst",
+            "2",
+            "--address-rate-per-sec",
+            "1",
+            "--client-address-header",
+            "x-forwarded-for",
+        ],
+    );
+    let from = |address: &'static str, id: &str| {
+        c.http
+            .post(format!("{}/api/v1/activities/batch", server.url))
+            .bearer_auth(&c.token)
+            .header("x-forwarded-for", address)
+            .json(&ActivityBatch {
+                activities: vec![activity(id)],
+            })
+            .send()
+    };
+    for i in 0..2 {
+        let r = from("198.51.100.1, 10.0.0.1", &format!("x{i}"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = from("203.0.113.5, 10.0.0.1", "x2").await.unwrap();
+    expect_error(
+        r,
+        429,
+        "rate_limited",
+        "third write through proxy client 10.0.0.1",
+    )
+    .await;
+    let r = from("10.0.0.2", "x3").await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "another client behind the same proxy is not held back"
+    );
+    drop(server);
     db.remove().await;
 }
 
