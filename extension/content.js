@@ -361,8 +361,11 @@
         try {
           const payload = JSON.parse(body);
           for (const s of payload.sessions) {
-            s.ended_at = Math.max(s.ended_at, now);
-            s.wall_secs = Math.floor((s.ended_at - s.started_at) / 1000);
+            // A progress record (another tab may still show the PR; the worker ends it).
+            if (s.ended_at) {
+              s.ended_at = Math.max(s.ended_at, now);
+              s.wall_secs = Math.floor((s.ended_at - s.started_at) / 1000);
+            }
             // Actions the worker has not acknowledged yet go with the beacon too.
             for (const m of unacked.values()) payload.activities.push({ id: m.id, session_id: s.id, at: Math.max(m.at, s.started_at), ...m.activity });
           }

@@ -27,6 +27,7 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
     .then(() => dispatchMessage(message, {
       tab_id: sender.tab ? sender.tab.id : undefined,
       url: sender.tab && typeof sender.url === 'string' ? sender.url : undefined,
+      tab_active: sender.tab ? sender.tab.active : undefined,
       extension_page: sender.id === chrome.runtime.id && typeof sender.url === 'string' && sender.url.startsWith(chrome.runtime.getURL('')),
     }))
     .catch(failed)

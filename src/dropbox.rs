@@ -120,7 +120,10 @@ pub async fn remove(keys: &[String]) {
     if keys.is_empty() {
         return;
     }
-    let array = keys.iter().map(|k| JsValue::from_str(k)).collect::<js_sys::Array>();
+    let array = keys
+        .iter()
+        .map(|k| JsValue::from_str(k))
+        .collect::<js_sys::Array>();
     let _ = session_remove(&array).await;
 }
 

@@ -230,6 +230,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             })
             .await
         }
+        Message::BrowserEvent { event } => handle_event(event).await,
         Message::Snapshot => {
             run(Vec::new(), |e, _| Reply::Snapshot {
                 snapshot: e.state().to_json(),
@@ -244,6 +245,9 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             let tab = need_tab()?;
             let settings = load_settings().await?;
             let url = trusted_url(sender.url.as_deref(), Some(url)).unwrap_or_default();
+            // A tab that is not the active one of its window is neither visible nor focused.
+            let active = sender.tab_active.unwrap_or(true);
+            let (visible, focused) = (visible && active, focused && active);
             let page = parse_pr_url(&url, &settings.tracked_hosts);
             run(
                 vec![Event::Page {

@@ -60,6 +60,13 @@ pub enum Message {
     },
     /// The failed syncs as a JSON document.
     ExportDead,
+    /// A browser event fed as Chrome would deliver it to the worker's
+    /// listener (extension pages only): the seam through which tests drive
+    /// what headless Chromium cannot produce, such as the system going idle.
+    BrowserEvent {
+        /// The event, as sw.js passes it.
+        event: BrowserEvent,
+    },
     /// The whole sync state as the worker holds it (for diagnostics and tests;
     /// extension pages only, like every message that is not a page's own).
     Snapshot,
@@ -91,6 +98,10 @@ pub struct Sender {
     /// unlike a URL inside the message.
     #[serde(default)]
     pub url: Option<String>,
+    /// Whether the sending tab is the active tab of its window (`sender.tab.active`):
+    /// Chrome's word, which a page's own visibility and focus reports cannot overrule.
+    #[serde(default)]
+    pub tab_active: Option<bool>,
 }
 
 impl Message {

@@ -86,7 +86,10 @@ pub fn normalise_authority(scheme: &str, authority: &str) -> Option<String> {
 pub fn normalise_origin_text(origin: &str) -> Option<String> {
     let (scheme, authority) = origin.trim().trim_end_matches('/').split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
-    Some(format!("{scheme}://{}", normalise_authority(&scheme, authority)?))
+    Some(format!(
+        "{scheme}://{}",
+        normalise_authority(&scheme, authority)?
+    ))
 }
 
 fn valid_name(s: &str) -> bool {
@@ -174,7 +177,10 @@ mod tests {
         ] {
             assert_eq!(view(u), files, "{u}");
         }
-        assert_eq!(view("https://github.com/o/r/pull/5/commits"), Some(Some(PrTab::Commits)));
+        assert_eq!(
+            view("https://github.com/o/r/pull/5/commits"),
+            Some(Some(PrTab::Commits))
+        );
         for u in [
             "https://github.com/o/r/pull/5/conflicts",
             "https://github.com/o/r/pull/+5",
@@ -187,9 +193,16 @@ mod tests {
         }
         assert!(view("https://github.com/o/r/pull/9223372036854775807").is_some());
         let a = parse_pr_url("https://github.com/Octo/Widgets/pull/5", &[]).expect_some();
-        let b = parse_pr_url("https://GitHub.com:443/octo/widgets/pull/5#diff-1", &[]).expect_some();
-        assert_eq!(a.pr, b.pr, "owner, repository and host are case-insensitive");
-        assert_eq!((a.pr.owner.as_str(), a.pr.repo.as_str()), ("octo", "widgets"));
+        let b =
+            parse_pr_url("https://GitHub.com:443/octo/widgets/pull/5#diff-1", &[]).expect_some();
+        assert_eq!(
+            a.pr, b.pr,
+            "owner, repository and host are case-insensitive"
+        );
+        assert_eq!(
+            (a.pr.owner.as_str(), a.pr.repo.as_str()),
+            ("octo", "widgets")
+        );
     }
 
     #[test]

@@ -66,9 +66,8 @@ pub fn normalise_origin(what: &str, url: &str) -> Result<String, ShellError> {
             "{what} must be just scheme, host and optional port, like https://github.example.com ({url})"
         )));
     }
-    crate::pages::normalise_origin_text(url).ok_or_else(|| {
-        ShellError::BadMessage(format!("{what} is not a valid origin ({url})"))
-    })
+    crate::pages::normalise_origin_text(url)
+        .ok_or_else(|| ShellError::BadMessage(format!("{what} is not a valid origin ({url})")))
 }
 
 /// The match pattern for an origin (match patterns ignore the port).

@@ -229,10 +229,10 @@ pub enum Effect {
     Notify(Box<Status>),
 }
 
-/// What the content script should hold for its beacon: the session as if it ended now.
+/// What the content script should hold for its beacon: the session's progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BeaconPreview {
-    /// The session, ended at `now`.
+    /// The session as of `now` (not ended).
     pub session: SessionRecord,
     /// Its activities not yet acknowledged.
     pub activities: Vec<Activity>,
@@ -339,7 +339,6 @@ impl Engine {
                 self.queue_reports(reports, now);
             }
             Event::Alarm => {
-                self.state.reviews.alarm(now);
                 self.refresh_open_sessions(now);
                 self.state.flush_requested = true;
                 self.probe_now(now);
@@ -415,12 +414,15 @@ impl Engine {
         [idle, in_flight, send].into_iter().flatten().min()
     }
 
-    /// The session in `tab` as if it ended at `now`, for the content script's beacon.
+    /// The session in `tab` as of `now`, for the content script's beacon: a
+    /// progress record, never an end. A session belongs to its PR, and the
+    /// page cannot know whether another tab still shows it; the worker ends
+    /// it (on `tabs.onRemoved`, which wakes it, or at the next alarm).
     pub fn beacon_preview(&self, tab: TabId, now: UnixMillis) -> Option<BeaconPreview> {
         let mut s = self.state.reviews.session_of(tab)?.clone();
         s.set_active(false, now);
-        let session = s.record(now, true);
-        // The end is what must land at once; the newest few activities ride along.
+        let session = s.record(now, false);
+        // The newest few activities ride along.
         // The rest stay persisted in the outbox and go with the worker's next sync,
         // so a burst costs every reply O(1), not O(queue).
         let mut activities: Vec<Activity> = self

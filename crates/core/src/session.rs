@@ -387,18 +387,14 @@ impl Reviews {
 
     /// The system's idle state changed.
     pub fn idle(&mut self, idle: bool, now: UnixMillis) -> Vec<Report> {
-        self.user_idle = idle;
+        let was_idle = std::mem::replace(&mut self.user_idle, idle);
         self.settle_clocks(now);
-        if !idle {
+        if was_idle && !idle {
+            // Coming back from idle is a sign of the user; being told again
+            // that the system is active (every alarm re-reads it) is not.
             self.seen_active(now);
         }
         Vec::new()
-    }
-
-    /// The 1-minute alarm, just after Chrome's idle state and front tab were
-    /// read again: a session active now is confirmed present now.
-    pub fn alarm(&mut self, now: UnixMillis) {
-        self.seen_active(now);
     }
 
     /// A new browser run: every session of the last one ends at its last

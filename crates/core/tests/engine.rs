@@ -441,14 +441,15 @@ fn a_content_script_repeating_an_activity_gets_it_recorded_once_with_its_own_tim
 }
 
 #[test]
-fn the_beacon_preview_carries_the_end_and_only_the_newest_activities() {
+fn the_beacon_preview_carries_progress_never_an_end_and_only_the_newest_activities() {
     let mut h = Harness::new();
     h.open(1, 7);
     for _ in 0..60 {
         h.handle(comment());
     }
+    h.open(2, 7); // the same PR in another tab: a beacon from tab 1 must not end it
     let preview = h.engine.beacon_preview(1, h.now).unwrap();
-    assert!(preview.session.ended_at.is_some());
+    assert_eq!(preview.session.ended_at, None);
     assert_eq!(
         preview.activities.len(),
         reviewtime_core::engine::BEACON_ACTIVITIES

@@ -231,8 +231,9 @@ impl Reference {
                 self.end_unshown(|s, _| s.last_seen, now);
             }
             Event::Idle { state } => {
+                let was_idle = self.idle;
                 self.idle = *state != IdleState::Active;
-                if !self.idle {
+                if was_idle && !self.idle {
                     self.clocks(now);
                     self.seen_active(now);
                 }
@@ -246,7 +247,6 @@ impl Reference {
                     self.seen(*t, now);
                 }
             }
-            Event::Alarm => self.seen_active(now),
             Event::BrowserStarted => {
                 self.tabs.clear();
                 self.closed.clear();
