@@ -3,7 +3,7 @@
 // invariant 11). The real extension in headless Chromium against the real server.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { pair, send, setupEnv, startGitHubLike, until, untilTracking } from './lib.mjs';
+import { pair, scratch, send, setupEnv, startGitHubLike, until, untilTracking } from './lib.mjs';
 
 let site;
 before(async () => { site = await startGitHubLike(); });
@@ -117,7 +117,7 @@ test('the system going idle stops active time (chrome.idle, fed through the work
 });
 
 test('a PR open 5 s, then the browser quit for 15 s and started again, records only the time before the quit', async (t) => {
-  const env = await setupEnv(t, site);
+  const env = await setupEnv(t, site, { profile: scratch('quit') }); // the same profile after the restart
   const page = await env.context.newPage();
   await page.goto(`${site.origin}/octo/widgets/pull/1`);
   await untilTracking(page);

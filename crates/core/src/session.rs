@@ -373,12 +373,14 @@ impl Reviews {
 
     /// The front tab changed (Chrome's `tabs.onActivated` / `windows.onFocusChanged`).
     pub fn front(&mut self, tab: Option<TabId>, now: UnixMillis) -> Vec<Report> {
-        self.front_tab = tab;
+        // A change of front tab is a sign of the user; being told the same
+        // front tab again (every alarm re-reads it) is not.
+        let changed = std::mem::replace(&mut self.front_tab, tab) != tab;
         if let Some(t) = tab.and_then(|t| self.tabs.get_mut(&t)) {
             // The active tab of the focused window is visible.
             t.visible = true;
         }
-        if let Some(t) = tab {
+        if let Some(t) = tab.filter(|_| changed) {
             self.seen_in(t, now);
         }
         self.settle_clocks(now);

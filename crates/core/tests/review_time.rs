@@ -239,12 +239,13 @@ impl Reference {
                 }
             }
             Event::WindowFocus { tab } => {
+                let changed = self.front != *tab;
                 self.front = *tab;
                 if let Some(t) = tab.and_then(|t| self.tabs.get_mut(&t)) {
                     t.1 = true;
                 }
-                if let Some(t) = tab {
-                    self.seen(*t, now);
+                if let Some(t) = tab.filter(|_| changed) {
+                    self.seen(t, now);
                 }
             }
             Event::BrowserStarted => {
