@@ -27,6 +27,13 @@ if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
 fi
 
+if ! command -v openssl >/dev/null; then
+  # The end-to-end tests serve github.com over https with a certificate made at test time.
+  say "installing openssl from Debian's packages"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq openssl >/dev/null
+fi
+
 if ! command -v wasm-pack >/dev/null; then
   say "installing wasm-pack (a few minutes, once)"
   cargo install --quiet wasm-pack

@@ -324,3 +324,19 @@ pub async fn front_tab() -> Result<Option<i64>, ShellError> {
         _ => Ok(None),
     }
 }
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = setAccessLevel, catch)]
+    async fn storage_local_set_access_level(options: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+/// Closes `chrome.storage.local` (the API token, the server URL, the queue) to
+/// content scripts: only the extension's own pages and its worker may read it.
+/// Chromium keeps the level per area; it is set again at every start.
+pub async fn close_local_storage() -> Result<(), ShellError> {
+    storage_local_set_access_level(&object(&[("accessLevel", "TRUSTED_CONTEXTS".into())]))
+        .await
+        .map_err(|e| ShellError::chrome("chrome.storage.local.setAccessLevel", &e))?;
+    Ok(())
+}

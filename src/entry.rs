@@ -176,6 +176,9 @@ async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
             events
         }
         BrowserEvent::Startup => {
+            // The token and the queue are for the worker and the extension's pages only
+            // (an older Chrome without access levels keeps working, less protected).
+            let _ = chrome::close_local_storage().await;
             dropbox::open_to_content_scripts().await?;
             chrome::ensure_alarm().await?;
             let settings = load_settings().await?;
