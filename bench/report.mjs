@@ -100,6 +100,7 @@ out.push(`| 7 | Core throughput, wasm in Chromium (${wasm.events} events × 5 ru
 out.push('');
 out.push(serverSection(), '');
 if (existsSync('bench/NOTES.md')) out.push(readFileSync('bench/NOTES.md', 'utf8'));
+if (existsSync('bench/driver-before-after.md')) out.push(readFileSync('bench/driver-before-after.md', 'utf8'), '');
 if (existsSync('bench/soak-summary.md')) out.push(readFileSync('bench/soak-summary.md', 'utf8'));
 else out.push('## Soak', '', 'No soak run recorded yet: `scripts/soak.sh` (30 minutes) writes bench/soak-summary.md.');
 console.log(out.join('\n'));
