@@ -7,22 +7,32 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::ShellError;
 
+/// Waits for what a `chrome.*` call returned. The bindings are synchronous
+/// calls marked `catch`, so a call that throws (an API this Chrome lacks, or
+/// no `chrome` at all) is an `Err`, never a trap; whatever they return
+/// (a promise, or a plain value from an older API) is awaited through
+/// `Promise.resolve`, so a non-promise cannot trap either.
+pub async fn settle(call: Result<JsValue, JsValue>) -> Result<JsValue, JsValue> {
+    let value = call?;
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&value)).await
+}
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = get, catch)]
-    async fn storage_local_get(keys: &JsValue) -> Result<JsValue, JsValue>;
+    fn storage_local_get(keys: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = set, catch)]
-    async fn storage_local_set(items: &JsValue) -> Result<JsValue, JsValue>;
+    fn storage_local_set(items: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = remove, catch)]
-    async fn storage_local_remove(keys: &JsValue) -> Result<JsValue, JsValue>;
+    fn storage_local_remove(keys: &JsValue) -> Result<JsValue, JsValue>;
 
 }
 
 /// Reads one key of `chrome.storage.local`; `None` when absent.
 pub async fn storage_get(key: &str) -> Result<Option<JsValue>, ShellError> {
-    let items = storage_local_get(&JsValue::from_str(key))
+    let items = crate::chrome::settle(storage_local_get(&JsValue::from_str(key)))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.local.get", &e))?;
     let value = js_sys::Reflect::get(&items, &JsValue::from_str(key))
@@ -39,7 +49,7 @@ pub async fn storage_set(key: &str, value: &JsValue) -> Result<(), ShellError> {
     let items = js_sys::Object::new();
     js_sys::Reflect::set(&items, &JsValue::from_str(key), value)
         .map_err(|e| ShellError::chrome("chrome.storage.local.set", &e))?;
-    storage_local_set(&items)
+    crate::chrome::settle(storage_local_set(&items))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.local.set", &e))?;
     Ok(())
@@ -48,7 +58,7 @@ pub async fn storage_set(key: &str, value: &JsValue) -> Result<(), ShellError> {
 /// Every stored `(key, text)` whose key starts with `prefix`: strings as they
 /// are, anything else as its JSON text (so it fails to parse, visibly).
 pub async fn storage_get_prefixed(prefix: &str) -> Result<Vec<(String, String)>, ShellError> {
-    let items = storage_local_get(&JsValue::NULL)
+    let items = crate::chrome::settle(storage_local_get(&JsValue::NULL))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.local.get", &e))?;
     let mut out = Vec::new();
@@ -81,7 +91,7 @@ pub async fn storage_set_texts(items: &[(String, String)]) -> Result<(), ShellEr
         js_sys::Reflect::set(&object, &JsValue::from_str(key), &JsValue::from_str(text))
             .map_err(|e| ShellError::chrome("chrome.storage.local.set", &e))?;
     }
-    storage_local_set(&object)
+    crate::chrome::settle(storage_local_set(&object))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.local.set", &e))?;
     Ok(())
@@ -90,7 +100,7 @@ pub async fn storage_set_texts(items: &[(String, String)]) -> Result<(), ShellEr
 /// Removes these keys.
 pub async fn storage_remove(keys: &[String]) -> Result<(), ShellError> {
     let array: js_sys::Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
-    storage_local_remove(&array)
+    crate::chrome::settle(storage_local_remove(&array))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.local.remove", &e))?;
     Ok(())
@@ -99,13 +109,13 @@ pub async fn storage_remove(keys: &[String]) -> Result<(), ShellError> {
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = ["chrome", "scripting"], js_name = getRegisteredContentScripts, catch)]
-    async fn scripting_get_registered() -> Result<JsValue, JsValue>;
+    fn scripting_get_registered() -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "scripting"], js_name = unregisterContentScripts, catch)]
-    async fn scripting_unregister(filter: &JsValue) -> Result<JsValue, JsValue>;
+    fn scripting_unregister(filter: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "scripting"], js_name = registerContentScripts, catch)]
-    async fn scripting_register(scripts: &JsValue) -> Result<JsValue, JsValue>;
+    fn scripting_register(scripts: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// Id of the dynamically registered content script for user-added hosts.
@@ -114,7 +124,7 @@ pub const TRACKED_SCRIPT_ID: &str = "reviewtime-tracked-hosts";
 /// Makes the content script run on exactly `matches` (match patterns), replacing
 /// any earlier registration; an empty list unregisters it.
 pub async fn register_content_script(matches: &[String]) -> Result<(), ShellError> {
-    let existing = scripting_get_registered()
+    let existing = crate::chrome::settle(scripting_get_registered())
         .await
         .map_err(|e| ShellError::chrome("chrome.scripting.getRegisteredContentScripts", &e))?;
     let registered = js_sys::Array::from(&existing).iter().any(|s| {
@@ -128,7 +138,7 @@ pub async fn register_content_script(matches: &[String]) -> Result<(), ShellErro
         let filter = js_sys::Object::new();
         let ids = js_sys::Array::of1(&JsValue::from_str(TRACKED_SCRIPT_ID));
         let _ = js_sys::Reflect::set(&filter, &"ids".into(), &ids);
-        scripting_unregister(&filter)
+        crate::chrome::settle(scripting_unregister(&filter))
             .await
             .map_err(|e| ShellError::chrome("chrome.scripting.unregisterContentScripts", &e))?;
     }
@@ -152,7 +162,7 @@ pub async fn register_content_script(matches: &[String]) -> Result<(), ShellErro
         persist_across_sessions: true,
     };
     let value = crate::js::to_js(&script)?;
-    scripting_register(&js_sys::Array::of1(&value))
+    crate::chrome::settle(scripting_register(&js_sys::Array::of1(&value)))
         .await
         .map_err(|e| ShellError::chrome("chrome.scripting.registerContentScripts", &e))?;
     Ok(())
@@ -161,22 +171,22 @@ pub async fn register_content_script(matches: &[String]) -> Result<(), ShellErro
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = ["chrome", "alarms"], js_name = get, catch)]
-    async fn alarms_get(name: &str) -> Result<JsValue, JsValue>;
+    fn alarms_get(name: &str) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "alarms"], js_name = create, catch)]
-    async fn alarms_create(name: &str, info: &JsValue) -> Result<JsValue, JsValue>;
+    fn alarms_create(name: &str, info: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "action"], js_name = setBadgeText, catch)]
-    async fn action_set_badge_text(details: &JsValue) -> Result<JsValue, JsValue>;
+    fn action_set_badge_text(details: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "action"], js_name = setBadgeBackgroundColor, catch)]
-    async fn action_set_badge_background_color(details: &JsValue) -> Result<JsValue, JsValue>;
+    fn action_set_badge_background_color(details: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "runtime"], js_name = sendMessage, catch)]
-    async fn runtime_send_message(message: &JsValue) -> Result<JsValue, JsValue>;
+    fn runtime_send_message(message: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = query, catch)]
-    async fn tabs_query(query: &JsValue) -> Result<JsValue, JsValue>;
+    fn tabs_query(query: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// Name of the 1-minute safety-net alarm.
@@ -192,41 +202,47 @@ fn object(pairs: &[(&str, JsValue)]) -> JsValue {
 
 /// Creates the 1-minute alarm unless it exists (it can vanish on browser restart).
 pub async fn ensure_alarm() -> Result<(), ShellError> {
-    let existing = alarms_get(ALARM_NAME)
+    let existing = crate::chrome::settle(alarms_get(ALARM_NAME))
         .await
         .map_err(|e| ShellError::chrome("chrome.alarms.get", &e))?;
     if existing.is_undefined() || existing.is_null() {
-        alarms_create(ALARM_NAME, &object(&[("periodInMinutes", 1.0.into())]))
-            .await
-            .map_err(|e| ShellError::chrome("chrome.alarms.create", &e))?;
+        crate::chrome::settle(alarms_create(
+            ALARM_NAME,
+            &object(&[("periodInMinutes", 1.0.into())]),
+        ))
+        .await
+        .map_err(|e| ShellError::chrome("chrome.alarms.create", &e))?;
     }
     Ok(())
 }
 
 /// Sets the toolbar badge.
 pub async fn set_badge(text: &str, color: &str) -> Result<(), ShellError> {
-    action_set_badge_text(&object(&[("text", text.into())]))
+    crate::chrome::settle(action_set_badge_text(&object(&[("text", text.into())])))
         .await
         .map_err(|e| ShellError::chrome("chrome.action.setBadgeText", &e))?;
     if !text.is_empty() {
-        action_set_badge_background_color(&object(&[("color", color.into())]))
-            .await
-            .map_err(|e| ShellError::chrome("chrome.action.setBadgeBackgroundColor", &e))?;
+        crate::chrome::settle(action_set_badge_background_color(&object(&[(
+            "color",
+            color.into(),
+        )])))
+        .await
+        .map_err(|e| ShellError::chrome("chrome.action.setBadgeBackgroundColor", &e))?;
     }
     Ok(())
 }
 
 /// Sends a message to the extension's open pages (the popup); no listener is not an error.
 pub async fn broadcast(message: &JsValue) {
-    let _ = runtime_send_message(message).await;
+    let _ = crate::chrome::settle(runtime_send_message(message)).await;
 }
 
 /// The active tab of a window.
 pub async fn active_tab(window_id: i64) -> Result<Option<i64>, ShellError> {
-    let tabs = tabs_query(&object(&[
+    let tabs = crate::chrome::settle(tabs_query(&object(&[
         ("active", true.into()),
         ("windowId", (window_id as f64).into()),
-    ]))
+    ])))
     .await
     .map_err(|e| ShellError::chrome("chrome.tabs.query", &e))?;
     Ok(js_sys::Array::from(&tabs)
@@ -248,7 +264,7 @@ pub fn online() -> bool {
 
 /// The ids of every open tab.
 pub async fn all_tab_ids() -> Result<Vec<i64>, ShellError> {
-    let tabs = tabs_query(&js_sys::Object::new().into())
+    let tabs = crate::chrome::settle(tabs_query(&js_sys::Object::new().into()))
         .await
         .map_err(|e| ShellError::chrome("chrome.tabs.query", &e))?;
     Ok(js_sys::Array::from(&tabs)
@@ -262,16 +278,16 @@ pub async fn all_tab_ids() -> Result<Vec<i64>, ShellError> {
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = get, catch)]
-    async fn storage_session_get(keys: &JsValue) -> Result<JsValue, JsValue>;
+    fn storage_session_get(keys: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = set, catch)]
-    async fn storage_session_set(items: &JsValue) -> Result<JsValue, JsValue>;
+    fn storage_session_set(items: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "idle"], js_name = queryState, catch)]
-    async fn idle_query_state(detection_interval_secs: f64) -> Result<JsValue, JsValue>;
+    fn idle_query_state(detection_interval_secs: f64) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "windows"], js_name = getLastFocused, catch)]
-    async fn windows_get_last_focused(query: &JsValue) -> Result<JsValue, JsValue>;
+    fn windows_get_last_focused(query: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// Key of this browser run's mark in `chrome.storage.session`.
@@ -279,7 +295,7 @@ const RUN_KEY: &str = "reviewtime.run";
 
 /// Whether `chrome.storage.session` (cleared when the browser quits) holds this run's mark.
 pub async fn browser_run_marked() -> Result<bool, ShellError> {
-    let items = storage_session_get(&JsValue::from_str(RUN_KEY))
+    let items = crate::chrome::settle(storage_session_get(&JsValue::from_str(RUN_KEY)))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.session.get", &e))?;
     let value = js_sys::Reflect::get(&items, &JsValue::from_str(RUN_KEY))
@@ -289,7 +305,7 @@ pub async fn browser_run_marked() -> Result<bool, ShellError> {
 
 /// Marks this browser run in `chrome.storage.session`.
 pub async fn mark_browser_run() -> Result<(), ShellError> {
-    storage_session_set(&object(&[(RUN_KEY, true.into())]))
+    crate::chrome::settle(storage_session_set(&object(&[(RUN_KEY, true.into())])))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.session.set", &e))?;
     Ok(())
@@ -297,7 +313,7 @@ pub async fn mark_browser_run() -> Result<(), ShellError> {
 
 /// The system's idle state now (`chrome.idle.queryState`, 60 s detection).
 pub async fn idle_state() -> Result<reviewtime_core::IdleState, ShellError> {
-    let state = idle_query_state(60.0)
+    let state = crate::chrome::settle(idle_query_state(60.0))
         .await
         .map_err(|e| ShellError::chrome("chrome.idle.queryState", &e))?;
     Ok(match state.as_string().as_deref() {
@@ -309,7 +325,7 @@ pub async fn idle_state() -> Result<reviewtime_core::IdleState, ShellError> {
 
 /// The active tab of the focused window; `None` when no Chrome window has focus.
 pub async fn front_tab() -> Result<Option<i64>, ShellError> {
-    let window = windows_get_last_focused(&js_sys::Object::new().into())
+    let window = crate::chrome::settle(windows_get_last_focused(&js_sys::Object::new().into()))
         .await
         .map_err(|e| ShellError::chrome("chrome.windows.getLastFocused", &e))?;
     let focused = js_sys::Reflect::get(&window, &"focused".into())
@@ -328,15 +344,18 @@ pub async fn front_tab() -> Result<Option<i64>, ShellError> {
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = setAccessLevel, catch)]
-    async fn storage_local_set_access_level(options: &JsValue) -> Result<JsValue, JsValue>;
+    fn storage_local_set_access_level(options: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// Closes `chrome.storage.local` (the API token, the server URL, the queue) to
 /// content scripts: only the extension's own pages and its worker may read it.
 /// Chromium keeps the level per area; it is set again at every start.
 pub async fn close_local_storage() -> Result<(), ShellError> {
-    storage_local_set_access_level(&object(&[("accessLevel", "TRUSTED_CONTEXTS".into())]))
-        .await
-        .map_err(|e| ShellError::chrome("chrome.storage.local.setAccessLevel", &e))?;
+    crate::chrome::settle(storage_local_set_access_level(&object(&[(
+        "accessLevel",
+        "TRUSTED_CONTEXTS".into(),
+    )])))
+    .await
+    .map_err(|e| ShellError::chrome("chrome.storage.local.setAccessLevel", &e))?;
     Ok(())
 }

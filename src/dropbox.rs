@@ -26,13 +26,13 @@ use crate::message::Message;
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = setAccessLevel, catch)]
-    async fn session_set_access_level(options: &JsValue) -> Result<JsValue, JsValue>;
+    fn session_set_access_level(options: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = get, catch)]
-    async fn session_get(keys: &JsValue) -> Result<JsValue, JsValue>;
+    fn session_get(keys: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = remove, catch)]
-    async fn session_remove(keys: &JsValue) -> Result<JsValue, JsValue>;
+    fn session_remove(keys: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// Every drop-box key starts with this, then `<tab>.<page>`.
@@ -49,7 +49,7 @@ pub async fn open_to_content_scripts() -> Result<(), ShellError> {
         &JsValue::from_str("TRUSTED_AND_UNTRUSTED_CONTEXTS"),
     )
     .map_err(|e| ShellError::chrome("chrome.storage.session.setAccessLevel", &e))?;
-    session_set_access_level(&options)
+    crate::chrome::settle(session_set_access_level(&options))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.session.setAccessLevel", &e))?;
     Ok(())
@@ -85,7 +85,7 @@ pub struct Dropped {
 /// Storage errors read as empty: the close itself must still be recorded.
 pub async fn take(tab: i64, only_closed: bool) -> Dropped {
     let mut out = Dropped::default();
-    let Ok(items) = session_get(&JsValue::NULL).await else {
+    let Ok(items) = crate::chrome::settle(session_get(&JsValue::NULL)).await else {
         return out;
     };
     let prefix = format!("{PREFIX}{tab}.");
@@ -124,7 +124,7 @@ pub async fn remove(keys: &[String]) {
         .iter()
         .map(|k| JsValue::from_str(k))
         .collect::<js_sys::Array>();
-    let _ = session_remove(&array).await;
+    let _ = crate::chrome::settle(session_remove(&array)).await;
 }
 
 impl Dropped {

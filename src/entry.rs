@@ -384,20 +384,18 @@ pub(crate) fn resume(tab: i64, url: Option<String>, settings: &Settings) -> Vec<
     }
 }
 
-fn page_reply(engine: &Engine, tab: i64, now: i64, settings: &Settings) -> Reply {
-    match engine.beacon_preview(tab, now) {
-        Some(preview) if settings.paired() && !settings.beacon_key.is_empty() => Reply::Page {
-            tracked: true,
-            tab,
-            beacon_url: Some(format!("{}{}", settings.server_url, routes::BEACON)),
-            beacons: crate::beacon::bodies(&settings.beacon_key, &preview),
-        },
-        preview => Reply::Page {
-            tracked: preview.is_some(),
-            tab,
-            beacon_url: None,
-            beacons: Vec::new(),
-        },
+/// What a content script hears: whether its tab is tracked, and its tab id
+/// (the key of its pagehide drop box). No credential of any kind: a content
+/// script runs inside github.com's renderer, so a beacon key there could be
+/// read by a compromised page and rewrite any of the user's sessions. What a
+/// closing page leaves behind goes through the drop box and the worker's own
+/// authenticated requests, which reach a server on any address.
+fn page_reply(engine: &Engine, tab: i64, _now: i64, _settings: &Settings) -> Reply {
+    Reply::Page {
+        tracked: engine.state().reviews.session_of(tab).is_some(),
+        tab,
+        beacon_url: None,
+        beacons: Vec::new(),
     }
 }
 

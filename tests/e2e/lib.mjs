@@ -258,7 +258,8 @@ export async function startFaultProxy(target) {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      state.seen.push({ method: req.method, path: req.url, at: Date.now() });
+      const seen = { method: req.method, path: req.url, at: Date.now(), status: null };
+      state.seen.push(seen);
       const delay = state.delays[0];
       const fault = state.faults[0];
       const isApi = req.url.startsWith('/api/v1/sessions/') || req.url.startsWith('/api/v1/activities/batch');
@@ -278,6 +279,7 @@ export async function startFaultProxy(target) {
         up.on('data', (c) => upChunks.push(c));
         up.on('end', () => setTimeout(() => {
           if (res.destroyed) return;
+          seen.status = up.statusCode;
           res.writeHead(up.statusCode, up.headers);
           res.end(Buffer.concat(upChunks));
         }, hold));
