@@ -130,6 +130,7 @@ test('a PR open 5 s, then the browser quit for 15 s and started again, records o
   await env.launch();
   const s = await until(async () => ofPr(await env.sessions(), 1).find((x) => x.ended_at), 20000, 200);
   console.log(`browser quit: wall ${s.wall_secs} s, active ${s.active_secs} s`);
-  assert.ok(s.wall_secs >= 3 && s.wall_secs <= 6, `wall ${s.wall_secs} s`);
-  assert.ok(s.active_secs <= 6, `active ${s.active_secs} s`);
+  // About 4.5 s to the last input (more on a loaded machine), never the 20 s to the relaunch.
+  assert.ok(s.wall_secs >= 3 && s.wall_secs <= 8, `wall ${s.wall_secs} s`);
+  assert.ok(s.active_secs <= s.wall_secs, `active ${s.active_secs} s`);
 });
