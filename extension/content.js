@@ -82,9 +82,20 @@
   // A page is its URL without the #hash: line anchors and #diff-… links are not new pages.
   const pageKey = () => location.href.split('#')[0];
   let lastKey = pageKey();
+  // A report lost to a worker that was stopping or starting is said again (with
+  // backoff, a few times), as actions are: else the page would wait for its next
+  // focus or visibility change to be tracked.
+  let reportTry = 0;
+  let reportTimer = null;
   function report() {
     lastKey = pageKey();
-    return send({ type: 'page', url: location.href, visible: document.visibilityState === 'visible', focused: document.hasFocus() });
+    const key = lastKey;
+    clearTimeout(reportTimer);
+    return send({ type: 'page', url: location.href, visible: document.visibilityState === 'visible', focused: document.hasFocus() }).then((answer) => {
+      if (answer && answer.ok) reportTry = 0;
+      else if (reportTry < 8 && pageKey() === key) reportTimer = setTimeout(report, Math.min(250 * 2 ** reportTry++, 8000));
+      return answer;
+    });
   }
 
   function onInput() {
