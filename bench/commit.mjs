@@ -6,22 +6,9 @@
 //   queue only grows), 40 actions each, median and p95;
 // - requests to the server for three actions made within 200 ms.
 // Prints one JSON line: { commit: [...], three_actions: {...} }.
-import { api, cleanup, extensionPage, launchExtension, pair, parsePairing, send, startFaultProxy, startGitHubLike, startServer, tracking, until } from '../tests/e2e/lib.mjs';
+import { api, cleanup, extensionPage, inIsolatedWorld, launchExtension, pair, parsePairing, send, startFaultProxy, startGitHubLike, startServer, tracking, until } from '../tests/e2e/lib.mjs';
 
 const quantile = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
-
-async function isolatedWorld(context, page) {
-  const cdp = await context.newCDPSession(page);
-  const contexts = [];
-  cdp.on('Runtime.executionContextCreated', (e) => contexts.push(e.context));
-  await cdp.send('Runtime.enable');
-  const isolated = await until(() => contexts.find((c) => c.auxData && c.auxData.type === 'isolated' && c.name === 'ReviewTime'));
-  return async (expression) => {
-    const { result, exceptionDetails } = await cdp.send('Runtime.evaluate', { contextId: isolated.id, awaitPromise: true, returnByValue: true, expression });
-    if (exceptionDetails) throw new Error(JSON.stringify(exceptionDetails));
-    return result.value;
-  };
-}
 
 const site = await startGitHubLike();
 const server = await startServer();
@@ -38,7 +25,7 @@ try {
   const page = await context.newPage();
   await page.goto(`${site.origin}/octo/widgets/pull/1`);
   await until(async () => (await tracking(page)) === 'tracking', 15000);
-  const run = await isolatedWorld(context, page);
+  const run = (expression) => inIsolatedWorld(page, expression);
   await ctl.evaluate(() => {
     globalThis.__bytes = 0; globalThis.__writes = 0;
     chrome.storage.onChanged.addListener((changes) => {

@@ -15,14 +15,12 @@
 //! - [`js`]: Rust values to and from JS values (serde-wasm-bindgen).
 //! - [`error`]: the shell's one error enum, in words the popup can show.
 //! - [`pages`]: which URLs are pull requests.
-//! - [`beacon`]: the pagehide beacon payloads.
 //! - [`dropbox`]: what a closing page left for the worker in `chrome.storage.session`.
 //! - [`settings`]: the options page's settings, validated.
 //! - [`browser`]: the driver's browser interface over `chrome.*` and `fetch`.
 //! - [`entry`]: the entry points.
 #![deny(missing_docs)]
 
-pub mod beacon;
 pub mod browser;
 pub mod chrome;
 pub mod dropbox;

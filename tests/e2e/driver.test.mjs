@@ -2,7 +2,7 @@
 // messages, and an open popup that costs nothing while nothing happens.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { api, extensionPage, setupEnv, startGitHubLike, stopServiceWorker, until, untilTracking } from './lib.mjs';
+import { api, extensionPage, inIsolatedWorld, setupEnv, startGitHubLike, stopServiceWorker, until, untilTracking } from './lib.mjs';
 
 let site;
 before(async () => { site = await startGitHubLike(); });
@@ -18,26 +18,12 @@ async function allActivities(env) {
   }
 }
 
-/** Runs `expression` in the content script's isolated world of `page` (as the content script would). */
-async function inContentScript(context, page) {
-  const cdp = await context.newCDPSession(page);
-  const contexts = [];
-  cdp.on('Runtime.executionContextCreated', (e) => contexts.push(e.context));
-  await cdp.send('Runtime.enable');
-  const isolated = await until(() => contexts.find((c) => c.auxData && c.auxData.type === 'isolated' && c.name === 'ReviewTime'));
-  return async (expression) => {
-    const { result, exceptionDetails } = await cdp.send('Runtime.evaluate', { contextId: isolated.id, awaitPromise: true, returnByValue: true, expression });
-    if (exceptionDetails) throw new Error(exceptionDetails.text);
-    return result.value;
-  };
-}
-
 test('a worker woken cold by bursts of messages and review actions records every one, and each reaches the server once (100 trials)', async (t) => {
   const env = await setupEnv(t, site);
   const page = await env.context.newPage();
   await page.goto(`${site.origin}/octo/widgets/pull/1`);
   await untilTracking(page);
-  const run = await inContentScript(env.context, page);
+  const run = (expression) => inIsolatedWorld(page, expression);
   const TRIALS = 100;
   const acknowledged = [];
   for (let trial = 0; trial < TRIALS; trial++) {

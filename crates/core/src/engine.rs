@@ -276,27 +276,6 @@ impl Engine {
         Status::of(&self.state, now)
     }
 
-    /// Counts one answered message (for the popup's diagnostics).
-    pub fn count_message(&mut self) {
-        self.state.messages_handled += 1;
-        self.persist = true;
-    }
-
-    /// Counts one refused input (malformed message).
-    pub fn count_rejected(&mut self) {
-        self.state.rejected_inputs += 1;
-        self.persist = true;
-    }
-
-    /// Records that the shell set aside an unreadable snapshot.
-    pub fn count_recovered_corrupt(&mut self) {
-        self.state.recovered_corrupt += 1;
-        self.state.last_error = Some(
-            "stored sync state was unreadable; it was set aside and sync started clean".into(),
-        );
-        self.persist = true;
-    }
-
     /// Feeds one event at `now`.
     pub fn handle(&mut self, event: Event, now: UnixMillis) {
         self.settle(now);

@@ -21,24 +21,11 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use reviewtime_core::protocol::{BatchAck, PullRef, SessionAck, SessionRecord};
+use reviewtime_core::protocol::{BatchAck, SessionAck, SessionRecord};
 use reviewtime_core::rng::{Rng, SplitMix64};
-use reviewtime_core::session::PrPage;
 use reviewtime_core::{Effect, Engine, Event, HttpResult, IdleState, Request, State};
 
 const IDLE_LIMIT_MS: i64 = 15 * 60_000;
-
-fn page(n: u64) -> PrPage {
-    PrPage {
-        pr: PullRef {
-            host: "github.com".into(),
-            owner: "octo".into(),
-            repo: "widgets".into(),
-            number: n,
-        },
-        tab: None,
-    }
-}
 
 // ---- the reference model ----
 
@@ -386,7 +373,7 @@ impl Sim {
         let focused = visible && self.focused == Some(w as u8);
         self.deliver(Event::Page {
             tab: t.id,
-            page: t.pr.map(page),
+            page: t.pr.map(common::pr),
             visible,
             focused,
         });
