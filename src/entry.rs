@@ -205,8 +205,10 @@ async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
 /// minute, and an active session is confirmed present.
 async fn presence() -> Vec<Event> {
     let mut events = Vec::new();
+    // Taken before the list is read: a tab reported after this is kept.
+    let listed_at = js_sys::Date::now() as i64;
     if let Ok(tabs) = chrome::all_tab_ids().await {
-        events.push(Event::OpenTabs { tabs });
+        events.push(Event::OpenTabs { tabs, listed_at });
     }
     if let Ok(state) = chrome::idle_state().await {
         events.push(Event::Idle { state });

@@ -144,6 +144,9 @@ pub enum Event {
     OpenTabs {
         /// Every open tab.
         tabs: Vec<TabId>,
+        /// When the list was read (it reaches the engine later, and tabs
+        /// reported in between are not in it).
+        listed_at: UnixMillis,
     },
     /// An input was refused as malformed or out of place (counted for the popup).
     Rejected,
@@ -323,8 +326,8 @@ impl Engine {
                 self.probe_now(now);
             }
             Event::Tick => {}
-            Event::OpenTabs { tabs } => {
-                let reports = self.state.reviews.open_tabs(&tabs, now);
+            Event::OpenTabs { tabs, listed_at } => {
+                let reports = self.state.reviews.open_tabs(&tabs, listed_at, now);
                 self.queue_reports(reports, now);
             }
             Event::Rejected => self.state.rejected_inputs += 1,

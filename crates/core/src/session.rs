@@ -55,6 +55,10 @@ pub struct TabView {
     pub pr: String,
     /// Whether its page is visible (the page's own report).
     pub visible: bool,
+    /// When the engine first heard of the tab: a list of open tabs read
+    /// before then cannot say it is gone.
+    #[serde(default)]
+    pub since: UnixMillis,
 }
 
 /// A review session.
@@ -320,8 +324,18 @@ impl Reviews {
         match page {
             Some(page) => {
                 let key = pr_key(&page.pr);
-                let visible = self.tabs.get(&tab).is_some_and(|t| t.visible);
-                self.tabs.insert(tab, TabView { pr: key, visible });
+                let (visible, since) = self
+                    .tabs
+                    .get(&tab)
+                    .map_or((false, now), |t| (t.visible, t.since));
+                self.tabs.insert(
+                    tab,
+                    TabView {
+                        pr: key,
+                        visible,
+                        since,
+                    },
+                );
                 out.extend(self.ensure_session(&page, now, new_id));
             }
             None => {
@@ -350,14 +364,21 @@ impl Reviews {
         out
     }
 
-    /// Chrome's list of open tabs: any other tab lost its close, and a
-    /// session no tab shows any more ends at its last confirmed moment.
-    pub fn open_tabs(&mut self, open: &[TabId], now: UnixMillis) -> Vec<Report> {
+    /// Chrome's list of open tabs, read at `listed_at`: any other tab known
+    /// before then lost its close, and a session no tab shows any more ends at
+    /// its last confirmed moment. A tab first heard of after the list was read
+    /// (its report overtook the list) is not in it and stays.
+    pub fn open_tabs(
+        &mut self,
+        open: &[TabId],
+        listed_at: UnixMillis,
+        now: UnixMillis,
+    ) -> Vec<Report> {
         let gone: Vec<TabId> = self
             .tabs
-            .keys()
-            .filter(|t| !open.contains(t))
-            .copied()
+            .iter()
+            .filter(|(t, v)| !open.contains(t) && v.since < listed_at)
+            .map(|(t, _)| *t)
             .collect();
         for tab in gone {
             self.tabs.remove(&tab);
@@ -529,6 +550,19 @@ mod tests {
             (rec.ended_at, rec.wall_secs, rec.active_secs),
             (Some(5_000), 5, 5)
         );
+    }
+
+    #[test]
+    fn a_tab_list_read_before_a_tab_was_reported_does_not_close_it() {
+        let mut r = Reviews::default();
+        let mut id = || "s1".to_string();
+        r.page(7, Some(page(1)), true, true, 5_000, &mut id);
+        // The alarm read the open tabs at 4 s; the list reaches the engine at 6 s.
+        assert!(r.open_tabs(&[], 4_000, 6_000).is_empty());
+        assert!(!r.closed(7) && r.sessions.len() == 1);
+        // A list read after the tab was known, and without it, means it is gone.
+        assert_eq!(r.open_tabs(&[], 6_500, 7_000).len(), 1);
+        assert!(r.closed(7));
     }
 
     #[test]

@@ -201,7 +201,7 @@ impl Reference {
                 self.closed.insert(*tab);
                 self.end_unshown(|_, now| now, now);
             }
-            Event::OpenTabs { tabs } => {
+            Event::OpenTabs { tabs, .. } => {
                 let gone: Vec<i64> = self
                     .tabs
                     .keys()
@@ -503,7 +503,8 @@ impl Sim {
 
     fn alarm(&mut self) {
         let tabs = self.all_tabs();
-        self.deliver(Event::OpenTabs { tabs });
+        let listed_at = self.now;
+        self.deliver(Event::OpenTabs { tabs, listed_at });
         let state = if self.idle {
             IdleState::Idle
         } else {

@@ -741,7 +741,13 @@ impl Sim {
         for _ in 0..200 {
             self.content_script_retry();
             self.submit(
-                vec![Event::OpenTabs { tabs: Vec::new() }, Event::SyncNow],
+                vec![
+                    Event::OpenTabs {
+                        tabs: Vec::new(),
+                        listed_at: self.world.now.get(),
+                    },
+                    Event::SyncNow,
+                ],
                 |_| {},
             );
             for _ in 0..20 {
