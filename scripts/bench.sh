@@ -4,13 +4,16 @@
 #   scripts/bench.sh server     only #6: server ingest and session updates on SQLite, and on
 #                               PostgreSQL with one and two instances (about 2 minutes); rewrites
 #                               only that section of BENCHMARKS.md
+#   scripts/bench.sh memory     only the server's resident memory: one long-lived release server
+#                               under steady load for 30 minutes (MEMORY_MINUTES), RSS from /proc;
+#                               keeps the figures in bench/memory-run.json, which BENCHMARKS.md shows
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 part=${1:-all}
 case "$part" in
-  all|server) ;;
-  *) echo "usage: scripts/bench.sh [server]" >&2; exit 2 ;;
+  all|server|memory) ;;
+  *) echo "usage: scripts/bench.sh [server|memory]" >&2; exit 2 ;;
 esac
 scripts/setup.sh
 mkdir -p .scratch
@@ -81,6 +84,16 @@ server_bench() {
   scripts/pg.sh stop "$pg_dir"
   pg_dir=
 }
+
+if [ "$part" = memory ]; then
+  echo "[bench] building the release server"
+  cargo build --quiet --release -p reviewtime-server --bins
+  echo "[bench] server memory: one process under steady load for ${MEMORY_MINUTES:-30} minutes"
+  REVIEWTIME_SERVER_BIN="$rel/reviewtime-server" node bench/memory.mjs | tee .scratch/bench-memory.jsonl
+  grep '"measure":"server_memory"' .scratch/bench-memory.jsonl > bench/memory-run.json
+  echo "[bench] wrote bench/memory-run.json (scripts/bench.sh without arguments puts it in BENCHMARKS.md)"
+  exit 0
+fi
 
 if [ "$part" = server ]; then
   echo "[bench] building the release server and its load generator"
