@@ -4,19 +4,20 @@
 //   commit saved -> answer) and bytes written to chrome.storage per commit,
 //   with 0, 1,000 and 10,000 items queued (the extension unpaired, so the
 //   queue only grows), 40 actions each, median and p95;
-// - requests to the server for three actions made within 200 ms.
-// Prints one JSON line: { commit: [...], three_actions: {...} }.
+// - requests to the server for a burst of three actions made within 200 ms
+//   (clicks on the page), and of 100 actions over 1 s (the content script's messages).
+// Prints JSON lines: { measure: 'commit_cost', ... } and { measure: 'burst_requests', ... }.
 import { api, cleanup, extensionPage, inIsolatedWorld, launchExtension, pair, parsePairing, send, startFaultProxy, startGitHubLike, startServer, tracking, until } from '../tests/e2e/lib.mjs';
 
 const quantile = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
 
 const site = await startGitHubLike();
-const server = await startServer();
+const server = await startServer({ bin: process.env.REVIEWTIME_SERVER_BIN });
 const proxy = await startFaultProxy(server.url);
 const pairing = parsePairing(server.pairing);
 const browser = await launchExtension();
 const { context, extensionId } = browser;
-const out = { commit: [], three_actions: null };
+const out = { commit: [], bursts: [] };
 try {
   // 1. Cost as the queue grows: unpaired, so nothing is sent and the queue only grows.
   const ctl = await extensionPage(context, extensionId, 'options.html');
@@ -93,19 +94,35 @@ try {
   await until(async () => (await tracking(pr)) === 'tracking', 15000);
   // Let the backlog of part 1 drain first, so only these three are counted.
   await until(async () => (await send(ctl, { type: 'status' })).status.waiting === 0, 120000, 200);
-  const seenBefore = proxy.seen.length;
-  const t0 = Date.now();
-  for (let i = 0; i < 3; i++) { await pr.click('#comment'); await new Promise((r) => setTimeout(r, 60)); }
-  const spread = Date.now() - t0;
   const onPr2 = async () => {
-    const s = (await api(server, pairing.token, '/api/v1/sessions')).sessions.find((x) => x.pr.number === 2);
-    if (!s) return 0;
-    return (await api(server, pairing.token, `/api/v1/activities?limit=1000&session_id=${s.id}`)).activities.length;
+    const x = (await api(server, pairing.token, '/api/v1/sessions')).sessions.find((y) => y.pr.number === 2);
+    if (!x) return 0;
+    return (await api(server, pairing.token, `/api/v1/activities?limit=1000&session_id=${x.id}`)).total;
   };
-  await until(async () => (await onPr2()) >= 3, 20000, 100);
-  await new Promise((r) => setTimeout(r, 500));
-  const batches = proxy.seen.slice(seenBefore).filter((s) => s.path.startsWith('/api/v1/activities/batch')).length;
-  out.three_actions = { made_within_ms: spread, batch_requests: batches };
+  const burst = async (n, act) => {
+    const base = await onPr2();
+    const seenBefore = proxy.seen.length;
+    const t0 = Date.now();
+    await act();
+    const spread = Date.now() - t0;
+    await until(async () => (await onPr2()) >= base + n, 30000, 100);
+    await new Promise((r) => setTimeout(r, 1000)); // anything that would follow
+    const reqs = proxy.seen.slice(seenBefore).filter((x) => x.path.startsWith('/api/'));
+    const batches = reqs.filter((x) => x.path.startsWith('/api/v1/activities/batch')).length;
+    out.bursts.push({ actions: n, made_within_ms: spread, batch_requests: batches, requests: reqs.length, requests_per_activity: +(reqs.length / n).toFixed(3) });
+  };
+  await burst(3, async () => { for (let i = 0; i < 3; i++) { await pr.click('#comment'); await new Promise((r) => setTimeout(r, 60)); } });
+  await new Promise((r) => setTimeout(r, 1500));
+  const runPr = (expression) => inIsolatedWorld(pr, expression);
+  await burst(100, () => runPr(`(async () => {
+    const start = Date.now(); const sends = [];
+    for (let i = 0; i < 100; i++) {
+      const due = start + i * 10;
+      if (Date.now() < due) await new Promise((r) => setTimeout(r, due - Date.now()));
+      sends.push(chrome.runtime.sendMessage({ type: 'activity', id: 'b100-' + String(i).padStart(4, '0'), activity: { type: 'file_viewed', path: 'src/b100/' + i + '.rs' } }));
+    }
+    await Promise.all(sends);
+  })()`));
 } finally {
   await context.close().catch(() => {});
   cleanup(browser.profile);
@@ -114,4 +131,5 @@ try {
   cleanup(server.data);
   await site.stop();
 }
-console.log(JSON.stringify(out));
+console.log(JSON.stringify({ measure: 'commit_cost', rows: out.commit, queue_at_end: out.queue_at_end }));
+for (const b of out.bursts) console.log(JSON.stringify({ measure: 'burst_requests', ...b }));

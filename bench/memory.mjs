@@ -66,9 +66,11 @@ async function tick() {
   for (let u = 0; u < 10; u++) {
     const k = (counts.session_updates + u) % open.length;
     const s = open[k];
-    s.revision++; s.updates++; s.wall_secs += 5; s.active_secs += 4;
+    // The server checks wall_secs against the session's span: keep them true.
+    const at = Date.now();
+    s.revision++; s.updates++; s.wall_secs = Math.floor((at - s.started_at) / 1000); s.active_secs = Math.floor(s.wall_secs * 0.8);
     const ending = s.updates >= 20;
-    if (ending) { s.ended_at = Date.now(); open[k] = newSession(); }
+    if (ending) { s.ended_at = at; open[k] = newSession(); }
     const { updates, ...record } = s;
     work.push(call('PUT', `/api/v1/sessions/${s.id}`, record).then(() => { counts.session_updates++; if (ending) counts.sessions_ended++; }));
   }
