@@ -257,7 +257,30 @@ pub struct Conflict {
     pub reason: String,
 }
 
-/// Answer to a batch: every item is accounted for exactly once.
+/// An item the server refused on its own, because of what it holds (a
+/// field it cannot store, a time out of range, a body that is not an
+/// activity); the rest of its batch was handled as if it had not been sent.
+/// Sending it again gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// The refused item's id, as sent.
+    pub id: String,
+    /// Stable, machine-readable code, like an [`ApiError`]'s: e.g.
+    /// `field_too_long`, `field_control_character`, `field_empty` (see
+    /// [`crate::FieldError::code`]), `time_out_of_range`, `malformed_item`.
+    pub code: String,
+    /// Why, in words a user understands.
+    pub reason: String,
+}
+
+/// Answer (HTTP 200) to a batch: every item sent is accounted for exactly
+/// once, in exactly one of the four outcomes, so
+/// `accepted + duplicates + conflicts.len() + rejected.len()` (see
+/// [`BatchAck::accounted`]) equals the number of items sent. An id sent
+/// twice in one batch is two items: the first occurrence is decided against
+/// what is stored, the repeat against the first (a duplicate or a conflict),
+/// as if they had been sent one after the other; an invalid item is
+/// rejected wherever it stands and is not compared with anything.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BatchAck {
     /// Newly stored.
@@ -267,6 +290,21 @@ pub struct BatchAck {
     /// Same id, different content: not stored.
     #[serde(default)]
     pub conflicts: Vec<Conflict>,
+    /// Refused for what they hold, one entry per item in the order sent;
+    /// absent from the JSON when empty (and read as empty when absent, from
+    /// a server that predates it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejected>,
+}
+
+impl BatchAck {
+    /// How many items this answer accounts for; equals the number sent.
+    pub fn accounted(&self) -> usize {
+        self.accepted as usize
+            + self.duplicates as usize
+            + self.conflicts.len()
+            + self.rejected.len()
+    }
 }
 
 /// Answer to a session update.
@@ -458,6 +496,35 @@ mod tests {
         })
         .unwrap();
         assert!(bare.get("beacon_hash").is_none());
+    }
+
+    #[test]
+    fn a_batch_answer_lists_rejected_items_only_when_there_are_some() {
+        let old: BatchAck =
+            serde_json::from_str(r#"{"accepted":2,"duplicates":1,"conflicts":[]}"#).unwrap();
+        assert_eq!(old.rejected, vec![], "a server that predates `rejected`");
+        assert_eq!(old.accounted(), 3);
+        assert!(serde_json::to_value(&old)
+            .unwrap()
+            .get("rejected")
+            .is_none());
+        let ack = BatchAck {
+            accepted: 2,
+            duplicates: 0,
+            conflicts: vec![],
+            rejected: vec![Rejected {
+                id: "a3".into(),
+                code: "field_too_long".into(),
+                reason: "the file path (path) is 600 bytes long; the limit is 512".into(),
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(&ack).unwrap(),
+            serde_json::json!({"accepted":2,"duplicates":0,"conflicts":[],"rejected":[
+                {"id":"a3","code":"field_too_long","reason":"the file path (path) is 600 bytes long; the limit is 512"}
+            ]})
+        );
+        assert_eq!(ack.accounted(), 3);
     }
 
     #[test]

@@ -10,19 +10,18 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use reviewtime_protocol::{
-    routes, Activity, ActivityBatch, BatchAck, SessionAck, SessionRecord, WhoAmI,
-};
+use reviewtime_protocol::fields::Field;
+use reviewtime_protocol::{routes, Activity, BatchAck, SessionAck, SessionRecord, WhoAmI};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Kind};
-use crate::error::Reject;
+use crate::error::{Reject, UNAVAILABLE_RETRY_SECS};
 use crate::now_ms;
 use crate::rate::RateLimits;
 use crate::store::{
@@ -166,8 +165,9 @@ fn parse_json<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Reject>
         .map_err(|e| Reject::bad_request(format!("{what} is not valid: {e}")))
 }
 
-/// `GET /api/v1/health`: 200 when the database answers, 503 when it does
-/// not (so a load balancer takes this instance out of rotation). A superset
+/// `GET /api/v1/health`: 200 when the database answers, 503 with
+/// `Retry-After` when it does not (so a load balancer takes this instance
+/// out of rotation). A superset
 /// of the protocol's `Health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthAnswer {
@@ -197,12 +197,12 @@ async fn health(State(state): State<AppState>) -> Response {
         version: env!("CARGO_PKG_VERSION").into(),
         database: state.store.backend(),
     };
-    let status = if ok {
-        StatusCode::OK
+    if ok {
+        (StatusCode::OK, Json(answer)).into_response()
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(answer)).into_response()
+        let retry_after = [(header::RETRY_AFTER, UNAVAILABLE_RETRY_SECS)];
+        (StatusCode::SERVICE_UNAVAILABLE, retry_after, Json(answer)).into_response()
+    }
 }
 
 async fn whoami(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<WhoAmI>, Reject> {
@@ -289,6 +289,19 @@ async fn put_session(
     Ok(Json(ack))
 }
 
+/// A batch body as read before its items are: `{"activities": [...]}` with
+/// each item still raw JSON, so that one unreadable item is answered on its
+/// own instead of failing the whole request.
+#[derive(Debug, Deserialize)]
+struct RawBatch {
+    activities: Vec<serde_json::Value>,
+}
+
+/// `POST /api/v1/activities/batch`: stores every valid item and answers
+/// 200 with each item accounted for once ([`BatchAck`]); an invalid item is
+/// listed in `rejected` and does not hold back the others. A body that is
+/// not a batch, too large, or holding an item without an id is refused as
+/// a whole (400/413) and stores nothing.
 async fn post_batch(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -296,11 +309,18 @@ async fn post_batch(
 ) -> Result<Json<BatchAck>, Reject> {
     let user = writer(&state, &headers).await?;
     let body = body_bytes(body, routes::MAX_BATCH_BYTES, "batch")?;
-    let batch: ActivityBatch = parse_json(&body, "batch")?;
+    let batch: RawBatch = parse_json(&body, "batch")?;
     let now = now_ms();
-    validate::validate_batch(&batch.activities, now)?;
-    let items = encode(&batch.activities)?;
-    Ok(Json(state.store.put_activities(user, &items, now).await?))
+    let sorted = validate::sort_batch(&batch.activities, now)?;
+    let mut ack = if sorted.valid.is_empty() {
+        BatchAck::default()
+    } else {
+        let items = encode(&sorted.valid)?;
+        state.store.put_activities(user, &items, now).await?
+    };
+    ack.rejected = sorted.rejected;
+    debug_assert_eq!(ack.accounted(), batch.activities.len());
+    Ok(Json(ack))
 }
 
 /// A beacon body, either form: a session's own capability (`session_id` +
@@ -352,7 +372,7 @@ async fn session_capability(
     id: &str,
     secret: &str,
 ) -> Result<UserId, Reject> {
-    validate::check_text("session_id", id)?;
+    validate::check_text(Field::SessionId, id)?;
     validate::check_beacon_secret(secret)?;
     let hash = auth::hash(secret);
     let BeaconTarget::Owner(user) = state.store.beacon_target(id, &hash).await? else {

@@ -21,6 +21,12 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
+/// The `Retry-After` of a 503, in seconds: long enough not to hammer a
+/// database that is restarting or failing over, short enough that a
+/// client's writes resume soon after it is back. The client's own backoff
+/// takes over if the next try fails too.
+pub const UNAVAILABLE_RETRY_SECS: u64 = 5;
+
 /// An error answer: an HTTP status, a stable code and a message in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
@@ -30,7 +36,8 @@ pub struct Reject {
     pub code: &'static str,
     /// Human message.
     pub message: String,
-    /// Seconds to send as `Retry-After` (429 only).
+    /// Seconds to send as `Retry-After` (429 and 503), after which the
+    /// client may send again; it holds every request until then.
     pub retry_after: Option<u64>,
 }
 
@@ -101,13 +108,14 @@ impl Reject {
             retry_after: None,
         }
     }
-    /// 503: the database does not answer; the request may be repeated later.
+    /// 503: the database does not answer; the request may be repeated
+    /// after [`UNAVAILABLE_RETRY_SECS`].
     pub fn unavailable(message: impl Into<String>) -> Self {
         Reject {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "unavailable",
             message: message.into(),
-            retry_after: None,
+            retry_after: Some(UNAVAILABLE_RETRY_SECS),
         }
     }
     /// 413.

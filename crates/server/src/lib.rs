@@ -52,7 +52,10 @@ pub fn app(store: Arc<dyn Store>, limits: Arc<RateLimits>) -> axum::Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::PUT, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        // Not a CORS-safelisted answer header: without this a page's script
+        // could not read how long a 429 or 503 asks it to wait.
+        .expose_headers([header::RETRY_AFTER]);
     // The fallbacks come last: they cover every route merged before them.
     api::router(state)
         .merge(dashboard::router())

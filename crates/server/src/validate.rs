@@ -1,31 +1,26 @@
 //! What a client sends, checked before any of it reaches a store: records
 //! that could not be real and queries out of range get a 400 with words.
 
-use reviewtime_protocol::{routes, Activity, ActivityKind, SessionRecord};
+use reviewtime_protocol::fields::{self, Field};
+use reviewtime_protocol::{check_activity_fields, check_session_fields, routes, Activity};
+use reviewtime_protocol::{FieldError, Rejected, SessionRecord};
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::Reject;
 use crate::store::{ActivityFilter, SessionFilter, SessionStatus, DAY_MS};
 
-/// A non-empty text field of bounded length without control characters
-/// (PostgreSQL's text cannot even hold NUL).
-pub fn check_text(what: &str, value: &str) -> Result<(), Reject> {
-    if value.is_empty() {
-        return Err(Reject::bad_request(format!("{what} must not be empty")));
+impl From<FieldError> for Reject {
+    /// 400 with the field's code (`field_too_long`…) and its reason.
+    fn from(e: FieldError) -> Self {
+        Reject::invalid(e.code(), e.to_string())
     }
-    if value.len() > routes::MAX_FIELD_LEN {
-        return Err(Reject::bad_request(format!(
-            "{what} is {} bytes; the limit is {}",
-            value.len(),
-            routes::MAX_FIELD_LEN
-        )));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(Reject::bad_request(format!(
-            "{what} contains control characters"
-        )));
-    }
-    Ok(())
+}
+
+/// A non-empty text field of bounded length without control characters,
+/// by the protocol's rules ([`fields::check_field`]).
+pub fn check_text(field: Field, value: &str) -> Result<(), Reject> {
+    Ok(fields::check_field(field, value)?)
 }
 
 fn check_int(what: &str, value: u64) -> Result<i64, Reject> {
@@ -63,10 +58,7 @@ fn check_time(what: &str, t: i64, now: i64) -> Result<(), Reject> {
 /// wall time, a session longer than [`MAX_SESSION_SECS`], a revision or
 /// number above [`MAX_COUNTER`].
 pub fn validate_session(s: &SessionRecord, now: i64) -> Result<(), Reject> {
-    check_text("session id", &s.id)?;
-    check_text("host", &s.pr.host)?;
-    check_text("owner", &s.pr.owner)?;
-    check_text("repo", &s.pr.repo)?;
+    check_session_fields(s)?;
     if s.pr.number == 0 {
         return Err(Reject::bad_request("pull request number must be positive"));
     }
@@ -141,24 +133,82 @@ pub fn validate_session(s: &SessionRecord, now: i64) -> Result<(), Reject> {
     Ok(())
 }
 
-/// Rejects a batch that is too big or holds an invalid activity, at server time `now`.
-pub fn validate_batch(items: &[Activity], now: i64) -> Result<(), Reject> {
-    if items.len() > routes::MAX_BATCH_ITEMS {
+/// Rejects a list of activities longer than [`routes::MAX_BATCH_ITEMS`].
+pub fn check_batch_len(len: usize) -> Result<(), Reject> {
+    if len > routes::MAX_BATCH_ITEMS {
         return Err(Reject::too_large(format!(
-            "batch holds {} activities; the limit is {}",
-            items.len(),
+            "batch holds {len} activities; the limit is {}",
             routes::MAX_BATCH_ITEMS
         )));
     }
-    for a in items {
-        check_text("activity id", &a.id)?;
-        check_text("session id", &a.session_id)?;
-        check_time(&format!("activity {}: at", a.id), a.at, now)?;
-        if let ActivityKind::FileViewed { path: Some(p) } = &a.kind {
-            check_text("file path", p)?;
-        }
-    }
     Ok(())
+}
+
+/// Rejects an activity that could not be real, at server time `now`: a
+/// text field the protocol refuses ([`check_activity_fields`]), or a time
+/// outside the window. The answer's code and message say which.
+pub fn validate_activity(a: &Activity, now: i64) -> Result<(), Reject> {
+    check_activity_fields(a)?;
+    check_time(&format!("activity {}: at", a.id), a.at, now)
+}
+
+/// A batch's items, each decided on its own before the store sees any.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SortedBatch {
+    /// The items to store, in the order sent.
+    pub valid: Vec<Activity>,
+    /// The items refused, one entry per item, in the order sent.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Reads a batch's `activities`, given as raw JSON values, one item at a
+/// time at server time `now`: an item that is not an activity, or whose
+/// fields or time cannot be stored, is rejected on its own (by its id) and
+/// the others are kept. Every item lands in exactly one of the two lists.
+///
+/// The whole batch is refused only when it cannot be answered item by item:
+/// more than [`routes::MAX_BATCH_ITEMS`] items (413), or an item without a
+/// string `id` to name it by (400).
+pub fn sort_batch(items: &[Value], now: i64) -> Result<SortedBatch, Reject> {
+    check_batch_len(items.len())?;
+    let mut sorted = SortedBatch::default();
+    for (i, item) in items.iter().enumerate() {
+        let refusal = match Activity::deserialize(item) {
+            Ok(a) => match validate_activity(&a, now) {
+                Ok(()) => {
+                    sorted.valid.push(a);
+                    continue;
+                }
+                Err(why) => (a.id, why.code, why.message),
+            },
+            Err(e) => {
+                let Some(id) = item.get("id").and_then(Value::as_str) else {
+                    return Err(Reject::bad_request(format!(
+                        "item {i} of the batch (counting from 0) is not an activity and has no string id to answer it by: {e}"
+                    )));
+                };
+                (
+                    id.to_string(),
+                    "malformed_item",
+                    format!("not an activity this server can read: {e}"),
+                )
+            }
+        };
+        let (id, code, reason) = refusal;
+        sorted.rejected.push(Rejected {
+            id,
+            code: code.to_string(),
+            reason,
+        });
+    }
+    Ok(sorted)
+}
+
+/// Rejects a batch that is too big or holds an invalid activity, at server
+/// time `now`: for a beacon, which is stored all or nothing.
+pub fn validate_batch(items: &[Activity], now: i64) -> Result<(), Reject> {
+    check_batch_len(items.len())?;
+    items.iter().try_for_each(|a| validate_activity(a, now))
 }
 
 /// A beacon hash as the client registers it: hex SHA-256, lowercase.
@@ -223,8 +273,8 @@ impl SessionQuery {
                 let (owner, name) = repo
                     .split_once('/')
                     .ok_or_else(|| Reject::bad_request("repo must be owner/name"))?;
-                check_text("repo owner", owner)?;
-                check_text("repo name", name)?;
+                check_text(Field::Owner, owner)?;
+                check_text(Field::Repo, name)?;
                 Some((owner.to_string(), name.to_string()))
             }
         };
@@ -287,7 +337,7 @@ impl ActivityQuery {
             return Err(Reject::bad_request("limit must be between 1 and 1000"));
         }
         if let Some(id) = &self.session_id {
-            check_text("session_id", id)?;
+            check_text(Field::SessionId, id)?;
         }
         Ok(ActivityFilter {
             session_id: self.session_id.clone(),

@@ -6,7 +6,9 @@
 mod common;
 
 use common::{activity, session, start, start_with, Backend, Client, Db, UNLIMITED};
-use reviewtime_protocol::{ActivityBatch, ApiError, BatchAck, SessionAck, SessionRecord};
+use reviewtime_protocol::{
+    ActivityBatch, ActivityKind, ApiError, BatchAck, SessionAck, SessionRecord,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -36,6 +38,7 @@ on_both_stores!(
     health_and_pairing_on_first_start,
     sessions_are_idempotent_superseded_by_revision_and_never_reopened,
     activities_are_stored_once_and_conflicts_are_answered,
+    one_bad_item_is_rejected_alone_and_the_rest_of_its_batch_is_stored,
     every_limit_and_bad_input_gets_a_clear_json_error,
     one_user_can_neither_read_nor_alter_another_users_data,
     the_beacon_records_ends_with_its_key_and_reads_nothing,
@@ -200,6 +203,124 @@ async fn activities_are_stored_once_and_conflicts_are_answered(backend: Backend)
     assert_eq!(c.activity_count().await, 5);
 }
 
+/// The ids of the user's stored activities, in the server's order.
+async fn stored_ids(c: &Client) -> Vec<String> {
+    let page = c.get("/api/v1/activities?limit=1000").await;
+    page["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `(id, code)` of each rejected item, in the order sent.
+fn rejected(ack: &BatchAck) -> Vec<(&str, &str)> {
+    ack.rejected
+        .iter()
+        .map(|r| (r.id.as_str(), r.code.as_str()))
+        .collect()
+}
+
+async fn one_bad_item_is_rejected_alone_and_the_rest_of_its_batch_is_stored(backend: Backend) {
+    let Some(db) = Db::fresh(backend, "rejected").await else {
+        return;
+    };
+    let server = start(&db);
+    let c = Client::new(&server.url, &server.pairing.clone().unwrap().token);
+    let viewed = |id: &str, path: &str| {
+        let mut a = activity(id);
+        a.kind = ActivityKind::FileViewed {
+            path: Some(path.into()),
+        };
+        a
+    };
+    // Paths git allows but the server cannot store, between two good items.
+    let batch = vec![
+        viewed("long", &format!("src/{}.rs", "x".repeat(600))),
+        viewed("good1", "src/lib.rs"),
+        viewed("tab", "docs/a\tb.md"),
+        viewed("empty", ""),
+        activity("good2"),
+    ];
+    let r = c.batch(batch.clone()).await;
+    assert_eq!(r.status(), 200);
+    let ack: BatchAck = r.json().await.unwrap();
+    assert_eq!(
+        (ack.accepted, ack.duplicates, ack.conflicts.len()),
+        (2, 0, 0)
+    );
+    assert_eq!(
+        rejected(&ack),
+        [
+            ("long", "field_too_long"),
+            ("tab", "field_control_character"),
+            ("empty", "field_empty"),
+        ]
+    );
+    assert_eq!(
+        ack.rejected[0].reason,
+        "the file path (path) is 607 bytes long; the limit is 512"
+    );
+    assert_eq!(ack.accounted(), batch.len());
+    assert_eq!(stored_ids(&c).await, ["good1", "good2"]);
+
+    // Sent again: the good items are duplicates, the bad ones rejected again.
+    let ack: BatchAck = c.batch(batch.clone()).await.json().await.unwrap();
+    assert_eq!((ack.accepted, ack.duplicates), (0, 2));
+    assert_eq!(rejected(&ack).len(), 3);
+
+    // An item this server cannot read, but with an id to answer it by, is
+    // rejected alone too; so is one with an impossible time. The same id
+    // twice is two items: a rejected one and a stored one.
+    let r = c
+        .http
+        .post(format!("{}/api/v1/activities/batch", server.url))
+        .bearer_auth(&c.token)
+        .json(&json!({"activities": [
+            {"id": "future", "session_id": "s1", "at": 1_700_000_001_000i64, "type": "emoji_reacted", "emoji": "+1"},
+            {"id": "twice", "session_id": "s1", "at": 1_700_000_001_000i64, "type": "review_submitted"},
+            activity("good3"),
+            activity("twice"),
+            {"id": "old", "session_id": "s1", "at": 5, "type": "comment_posted"},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ack: BatchAck = r.json().await.unwrap();
+    assert_eq!(
+        rejected(&ack),
+        [
+            ("future", "malformed_item"),
+            ("twice", "malformed_item"),
+            ("old", "time_out_of_range"),
+        ]
+    );
+    assert!(
+        ack.rejected[0].reason.contains("emoji_reacted"),
+        "{}",
+        ack.rejected[0].reason
+    );
+    assert_eq!((ack.accepted, ack.accounted()), (2, 5));
+    assert_eq!(stored_ids(&c).await, ["good1", "good2", "good3", "twice"]);
+
+    // An item without an id cannot be answered: the whole batch is refused
+    // and nothing of it stored.
+    let r = c
+        .http
+        .post(format!("{}/api/v1/activities/batch", server.url))
+        .bearer_auth(&c.token)
+        .json(&json!({"activities": [activity("good4"), {"id": 7, "type": "comment_posted"}]}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "bad_request", "an item without a string id").await;
+    assert_eq!(c.activity_count().await, 4);
+    drop(server);
+    db.remove().await;
+}
+
 async fn every_limit_and_bad_input_gets_a_clear_json_error(backend: Backend) {
     let Some(db) = Db::fresh(backend, "limits").await else {
         return;
@@ -213,8 +334,10 @@ async fn every_limit_and_bad_input_gets_a_clear_json_error(backend: Backend) {
         (http.post(&batch_url).bearer_auth("rt_wrong").json(&json!({"activities": []})), 401, "unauthorized"),
         (http.post(&batch_url).bearer_auth(&c.token).body("{not json"), 400, "bad_request"),
         (http.post(&batch_url).bearer_auth(&c.token).json(&json!({"activities": [{"id": 5}]})), 400, "bad_request"),
-        (http.post(&batch_url).bearer_auth(&c.token).json(&json!({"activities": [{"id": "", "session_id": "s", "at": 1, "type": "comment_posted"}]})), 400, "bad_request"),
-        (http.post(&batch_url).bearer_auth(&c.token).json(&json!({"activities": [{"id": "x".repeat(600), "session_id": "s", "at": 1, "type": "comment_posted"}]})), 400, "bad_request"),
+        (http.post(&batch_url).bearer_auth(&c.token).json(&json!({"activities": [activity("v1"), {"session_id": "s", "at": 1, "type": "comment_posted"}]})), 400, "bad_request"),
+        (http.post(&batch_url).bearer_auth(&c.token).json(&json!({"activities": [activity("v1"), "comment_posted"]})), 400, "bad_request"),
+        (http.post(&batch_url).bearer_auth(&c.token).json(&json!({"activities": {"id": "v1"}})), 400, "bad_request"),
+        (http.post(&batch_url).bearer_auth(&c.token).json(&json!([activity("v1")])), 400, "bad_request"),
         (http.post(&batch_url).bearer_auth(&c.token).json(&ActivityBatch { activities: (0..101).map(|i| activity(&format!("m{i}"))).collect() }), 413, "too_large"),
         (http.post(&batch_url).bearer_auth(&c.token).body(format!("{{\"activities\":[],\"pad\":\"{}\"}}", "x".repeat(70_000))), 413, "too_large"),
         (http.post(&batch_url).bearer_auth(&c.token).body("x".repeat(300_000)), 413, "too_large"),
@@ -739,17 +862,16 @@ async fn bounds_refuse_absurd_values_with_clear_codes_and_store_nothing(backend:
             .applied,
         "exactly one step is fine"
     );
-    // Activities: times within the window too.
+    // Activities: times within the window too, each refused on its own.
     for at in [1, 1_000_000_000_000, now + 2 * day, i64::MAX, i64::MIN] {
         let mut a = activity("bad-at");
         a.at = at;
-        expect_error(
-            c.batch(vec![a]).await,
-            400,
-            "time_out_of_range",
-            &format!("at {at}"),
-        )
-        .await;
+        let r = c.batch(vec![a]).await;
+        assert_eq!(r.status(), 200, "at {at}");
+        let ack: BatchAck = r.json().await.unwrap();
+        assert_eq!(ack.accepted, 0, "at {at}");
+        let codes: Vec<_> = ack.rejected.iter().map(|r| (&*r.id, &*r.code)).collect();
+        assert_eq!(codes, [("bad-at", "time_out_of_range")], "at {at}");
     }
     // Numbers that do not fit the wire types are malformed.
     let r = c
@@ -774,7 +896,7 @@ async fn bounds_refuse_absurd_values_with_clear_codes_and_store_nothing(backend:
             .send()
             .await
             .unwrap();
-        expect_error(r, 400, "bad_request", path).await;
+        expect_error(r, 400, "field_control_character", path).await;
     }
     let r = c
         .http
@@ -783,7 +905,13 @@ async fn bounds_refuse_absurd_values_with_clear_codes_and_store_nothing(backend:
         .send()
         .await
         .unwrap();
-    expect_error(r, 400, "bad_request", "NUL in a beacon's session_id").await;
+    expect_error(
+        r,
+        400,
+        "field_control_character",
+        "NUL in a beacon's session_id",
+    )
+    .await;
     let mut after = c.sessions().await;
     assert_eq!(after.len(), before.len(), "nothing refused was stored");
     assert_eq!(after.remove(0).revision, 1_001);
@@ -1101,11 +1229,20 @@ async fn the_rate_limit_answers_429_with_retry_after_per_token_and_per_address(b
         .http
         .post(format!("{}/api/v1/activities/batch", server.url))
         .bearer_auth("rt_not_a_token")
+        .header("origin", "https://github.com")
         .json(&json!({"activities": []}))
         .send()
         .await
         .unwrap();
     assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        r.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase(),
+        "retry-after",
+        "a page's script may read it too"
+    );
     expect_error(r, 429, "rate_limited", "fourth write from the address").await;
     drop(server);
 

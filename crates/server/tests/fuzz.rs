@@ -5,7 +5,10 @@
 //! - the answer is never a 5xx, and the server never panics;
 //! - every refusal is a JSON error with a code;
 //! - a refused input changes nothing stored: the user's sessions, activities
-//!   and totals read the same before and after.
+//!   and totals read the same before and after;
+//! - an accepted batch or beacon accounts for every activity sent exactly
+//!   once (`accepted + duplicates + conflicts + rejected`), stores exactly
+//!   `accepted` new ones, and rejects only ids it was sent.
 //!
 //! Inputs start from plausible records and mutate them (fields removed or
 //! replaced by extreme numbers, hostile strings, wrong types), then the
@@ -29,7 +32,7 @@ use axum::Router;
 use common::{Backend, Db};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
-use reviewtime_protocol::ApiError;
+use reviewtime_protocol::{ApiError, BatchAck};
 use reviewtime_server::rate::RateLimits;
 use reviewtime_server::store::postgres::PgStore;
 use reviewtime_server::store::sqlite::SqliteStore;
@@ -73,6 +76,8 @@ struct Fixture {
     snapshot: Mutex<Snapshot>,
     /// Answers by status, for the report.
     tally: Mutex<BTreeMap<u16, u32>>,
+    /// Accepted batches that rejected some of their items.
+    partly_rejected: Mutex<u32>,
 }
 
 fn now_ms() -> i64 {
@@ -170,6 +175,7 @@ async fn fixture(backend: Backend) -> Option<(Fixture, Db)> {
         started,
         snapshot: Mutex::new(empty),
         tally: Mutex::new(BTreeMap::new()),
+        partly_rejected: Mutex::new(0),
     };
     // The session a beacon capability speaks for, registered by the client.
     let body = json!({
@@ -625,7 +631,7 @@ async fn check(f: &Fixture, input: &Input) -> Result<(), TestCaseError> {
     let token = auth(f, &input.credential);
     let (status, answer) = send(
         &f.app,
-        request(input.method.clone(), &input.uri, token, body),
+        request(input.method.clone(), &input.uri, token, body.clone()),
     )
     .await;
     *f.tally.lock().unwrap().entry(status.as_u16()).or_default() += 1;
@@ -638,7 +644,10 @@ async fn check(f: &Fixture, input: &Input) -> Result<(), TestCaseError> {
     );
     let after = snapshot(f).await;
     if status.is_success() {
-        *f.snapshot.lock().unwrap() = after;
+        let before = std::mem::replace(&mut *f.snapshot.lock().unwrap(), after.clone());
+        if input.method == Method::POST {
+            check_batch_ack(f, &body, &answer, &before, &after)?;
+        }
         return Ok(());
     }
     let error: Result<ApiError, _> = serde_json::from_slice(&answer);
@@ -653,6 +662,54 @@ async fn check(f: &Fixture, input: &Input) -> Result<(), TestCaseError> {
         after == before,
         "refused ({status} {text}) but the stored data changed"
     );
+    Ok(())
+}
+
+/// An accepted batch or beacon (`body` as sent): its [`BatchAck`] accounts
+/// for each activity once, and the store gained exactly `accepted` of them.
+fn check_batch_ack(
+    f: &Fixture,
+    body: &[u8],
+    answer: &[u8],
+    before: &Snapshot,
+    after: &Snapshot,
+) -> Result<(), TestCaseError> {
+    let text = String::from_utf8_lossy(answer);
+    let ack: BatchAck = serde_json::from_slice(answer)
+        .map_err(|e| TestCaseError::fail(format!("200 is not a BatchAck ({e}): {text}")))?;
+    // Read as the server reads it: other fields skipped unread (serde_json
+    // does not check the UTF-8 of what it skips).
+    #[derive(serde::Deserialize)]
+    struct Sent {
+        #[serde(default)]
+        activities: Vec<Value>,
+    }
+    let items = serde_json::from_slice::<Sent>(body)
+        .map_err(|e| TestCaseError::fail(format!("accepted a body it cannot read: {e}")))?
+        .activities;
+    prop_assert_eq!(
+        ack.accounted(),
+        items.len(),
+        "accepted + duplicates + conflicts + rejected differs from the items sent: {}",
+        text
+    );
+    prop_assert_eq!(
+        after.1.total,
+        before.1.total + u64::from(ack.accepted),
+        "the store gained other than `accepted` activities: {}",
+        text
+    );
+    for r in &ack.rejected {
+        prop_assert!(
+            items.iter().any(|i| i["id"].as_str() == Some(&r.id)),
+            "rejected an id that was not sent: {}",
+            text
+        );
+        prop_assert!(!r.code.is_empty() && !r.reason.is_empty(), "{}", text);
+    }
+    if !ack.rejected.is_empty() {
+        *f.partly_rejected.lock().unwrap() += 1;
+    }
     Ok(())
 }
 
@@ -690,9 +747,10 @@ fn fuzz(backend: Backend, target: Target) {
         Target::Reads => runner.run(&reads_input(f.now), run),
     };
     let tally = f.tally.lock().unwrap().clone();
+    let partly_rejected = *f.partly_rejected.lock().unwrap();
     let total: u32 = tally.values().sum();
     // Printed for the record (`cargo test -- --nocapture`): how many inputs, which answers.
-    println!("fuzz {target:?} on {backend:?}: {total} requests, answers by status {tally:?}");
+    println!("fuzz {target:?} on {backend:?}: {total} requests, answers by status {tally:?}, {partly_rejected} accepted with items rejected");
     if let Err(e) = outcome {
         panic!("{target:?} on {backend:?}: {e}");
     }
@@ -721,6 +779,12 @@ fn fuzz(backend: Backend, target: Target) {
         assert!(
             total - accepted > cases / 2,
             "most inputs are refused ({accepted} accepted)"
+        );
+    }
+    if target == Target::Batch {
+        assert!(
+            partly_rejected > cases / 50,
+            "some accepted batches reject some of their items ({partly_rejected})"
         );
     }
     drop(f);

@@ -486,6 +486,11 @@ async fn until_health(url: &str, status: u16) -> serde_json::Value {
     }
 }
 
+/// The answer's `Retry-After`, in seconds.
+fn retry_after(r: &reqwest::Response) -> Option<u64> {
+    r.headers().get("retry-after")?.to_str().ok()?.parse().ok()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_503_while_the_database_does_not_answer_and_200_once_it_does() {
     let Some(db) = Db::fresh(Backend::Postgres, "health").await else {
@@ -507,8 +512,13 @@ async fn health_is_503_while_the_database_does_not_answer_and_200_once_it_does()
     relay.cut();
     let body = until_health(&server.url, 503).await;
     assert_eq!(body["status"], "unavailable");
+    let r = reqwest::get(format!("{}/api/v1/health", server.url))
+        .await
+        .unwrap();
+    assert_eq!(retry_after(&r), Some(5), "health says when to look again");
     let r = c.batch(vec![activity("during")]).await;
     assert_eq!(r.status(), 503, "writes are refused as retryable, not lost");
+    assert_eq!(retry_after(&r), Some(5), "and say when to try again");
 
     relay.restore().await;
     until_health(&server.url, 200).await;
