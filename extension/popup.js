@@ -13,18 +13,30 @@ const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', min
 const dur = (s) => (s >= 3600 ? `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m` : s >= 60 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${s}s`);
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+const at = (ms) => (ms ? ` at ${clock(ms)}` : ' soon');
+const sentence = (text) => (text ? `${text[0].toUpperCase()}${text.slice(1)}${/[.!?)]$/.test(text) ? '' : '.'}` : '');
+
+/** The sync state in words: [class, mark, headline, what it means and what to do]. */
 function describe(st) {
+  const waiting = `${plural(st.waiting, 'item')} waiting`;
   if (st.dead_letters > 0 && (st.state === 'all_synced' || st.state === 'syncing')) {
-    return ['dead', '✕', `${plural(st.dead_letters, 'failed sync')} need${st.dead_letters === 1 ? 's' : ''} your attention`, 'The server refused them. Retry, discard or export each below.'];
+    const conflicts = st.conflicts ? ` ${st.conflicts === 1 ? 'One is a conflict' : `${st.conflicts} are conflicts`}: the server holds other content; export each to compare both versions.` : '';
+    return ['dead', '✕', `${plural(st.dead_letters, 'failed sync')} need${st.dead_letters === 1 ? 's' : ''} your attention`, `Each could not be delivered as it was. Retry, discard or export each below.${conflicts}`];
   }
   switch (st.state) {
     case 'all_synced': return ['ok', '✓✓', 'All synced', st.last_success_at ? `Last synced ${ago(st.last_success_at)}` : 'Nothing to sync yet'];
     case 'syncing': return ['syncing', '⟳', 'Syncing…', `${plural(st.waiting, 'item')} on the way`];
-    case 'offline': return ['offline', '⚡', `No internet — ${plural(st.waiting, 'item')} waiting`, 'They will be sent when the connection is back.'];
+    case 'offline': return ['offline', '⚡', `Offline — ${waiting}`, 'The browser has no network. They will be sent when it is back; nothing is lost.'];
+    case 'unreachable': return ['offline', '⚡', `Cannot reach the server — ${waiting}`,
+      `${sentence(st.last_error)} Trying again${at(st.probe_at)}; nothing is lost.`];
+    case 'not_api': return ['failing', '?', `The server address does not answer as ReviewTime — ${waiting}`,
+      `${sentence(st.not_api)} Sign in to the network, or check the server address in Options. Nothing is lost or counted as failed; checking again${at(st.probe_at)}.`];
+    case 'throttled': return ['syncing', '⏸', `The server asked to wait until ${clock(st.hold_until)}`, `${sentence(waiting)}; nothing is sent before then.`];
     case 'signed_out': return st.paired
-      ? ['signed_out', '!', 'Session expired — sign in again', 'The server refused the token. Paste a new pairing link in Options.']
+      ? ['signed_out', '!', `The server refused the token${st.auth_refused ? ` (HTTP ${st.auth_refused})` : ''} — sending is paused`,
+        `${sentence(waiting)}. The token is checked again${at(st.probe_at)}, or now with Sync now. If it stays refused, paste the pairing link in Options again (the same one resumes).`]
       : ['signed_out', '!', 'Not paired with a server', 'Open Options and paste the pairing link your server printed.'];
-    case 'failing': return ['failing', '⚠', `Server error, retrying at ${st.next_retry_at ? clock(st.next_retry_at) : 'soon'}`, st.last_error || ''];
+    case 'failing': return ['failing', '⚠', `Server error, retrying${at(st.next_retry_at)}`, sentence(st.last_error)];
     default: return ['', '?', st.state, ''];
   }
 }
@@ -35,11 +47,32 @@ function row(label, value) {
   return [dt, dd];
 }
 
+const ref = (pr) => (pr ? `${pr.owner}/${pr.repo}#${pr.number}` : 'a pull request');
+const minute = (ms) => new Date(ms).toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
+const VERDICTS = { approve: 'Approval', request_changes: 'Change request', comment: 'Review' };
+const TABS = { conversation: 'Conversation', commits: 'Commits', checks: 'Checks', files: 'Files changed' };
+
+/** One review action in a reviewer's words: "Comment on octo/widgets#408, 4:02 PM". */
+function actionWords(a, prs) {
+  const what = {
+    comment_posted: 'Comment',
+    review_submitted: VERDICTS[a.verdict] || 'Review',
+    file_viewed: a.path ? `Viewed ${a.path}` : 'Viewed a file',
+    tab_switched: `Opened ${TABS[a.tab] || 'a tab'}`,
+  }[a.type] || 'Review action';
+  return `${what} on ${ref(prs && prs[a.session_id])}, ${minute(a.at)}`;
+}
+
+/** What a failed sync holds, in a reviewer's words. */
 function whatItWas(entry) {
   const p = entry.payload;
-  if (p.session) { const r = p.session.record; return `Session ${r.ended_at ? 'end' : 'update'} of ${r.pr.owner}/${r.pr.repo}#${r.pr.number}`; }
+  if (p.session) { const r = p.session.record; return `${r.ended_at ? 'End of review' : 'Review in progress'} ${ref(r.pr)}`; }
+  if (p.conflict) return `Conflict: review of ${ref(p.conflict.sent.pr)} — the server holds other times`;
   if (p.unreadable) return `Stored data that could not be read (${p.unreadable.key})`;
-  return `Batch of ${plural(p.activities.items.length, 'activity').replace('activitys', 'activities')}`;
+  const items = p.activities.items;
+  if (items.length === 1) return actionWords(items[0], p.activities.prs);
+  const shown = items.slice(0, 2).map((a) => actionWords(a, p.activities.prs)).join('; ');
+  return `${items.length} review actions: ${shown}${items.length > 2 ? `; and ${items.length - 2} more` : ''}`;
 }
 
 function renderStatus(st) {
@@ -54,6 +87,7 @@ function renderStatus(st) {
   d.replaceChildren(
     ...row('Items waiting', String(st.waiting)),
     ...row('Next retry', st.next_retry_at ? clock(st.next_retry_at) : '—'),
+    ...(st.hold_until ? row('Paused until', clock(st.hold_until)) : []),
     ...row('Failed syncs', String(st.dead_letters)),
   );
   if (st.state === 'all_synced' || st.dead_letters || st.open_sessions.length) today();
@@ -84,7 +118,7 @@ function renderDead(entries) {
     const bar = document.createElement('div'); bar.className = 'bar';
     const label = whatItWas(e);
     bar.append(
-      ...(e.payload.unreadable ? [] : [button('Retry', `Retry: ${label}`, () => act({ type: 'retry_dead', id: e.id }, 'Sent back to the queue.'))]),
+      ...(e.payload.unreadable || e.payload.conflict ? [] : [button('Retry', `Retry: ${label}`, () => act({ type: 'retry_dead', id: e.id }, 'Sent back to the queue.'))]),
       button('Discard', `Discard: ${label}`, () => confirm(`Discard "${label}"? It will not reach the server.`) && act({ type: 'discard_dead', id: e.id }, 'Discarded.')),
       button('Export', `Export: ${label}`, () => download(`reviewtime-${e.id}.json`, JSON.stringify(e, null, 2))),
     );

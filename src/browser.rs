@@ -89,6 +89,7 @@ impl Browser for WasmBrowser {
         )
         .await
         {
+            Ok(reply) if reply.redirected => HttpResult::Redirected,
             Ok(reply) => HttpResult::Reply {
                 status: reply.status,
                 retry_after: reply.retry_after,
@@ -96,8 +97,12 @@ impl Browser for WasmBrowser {
             },
             Err(ShellError::Timeout(_)) => HttpResult::Timeout,
             Err(_) if !chrome::online() => HttpResult::Offline,
+            // fetch says only "Failed to fetch": say what it can mean.
             Err(e) => HttpResult::NetworkError {
-                message: e.to_string(),
+                message: format!(
+                    "{} ({e}: the server is down, the address is wrong, or its certificate or CORS settings refuse the extension)",
+                    settings.server_url
+                ),
             },
         }
     }
@@ -107,6 +112,7 @@ impl Browser for WasmBrowser {
     async fn notify(&self, status: &Status) {
         let (text, color) = match status.state {
             SyncState::SignedOut => ("!".to_string(), "#9a6700"),
+            SyncState::NotApi => ("?".to_string(), "#9a6700"),
             _ if status.dead_letters > 0 => (status.dead_letters.to_string(), "#cf222e"),
             _ => (String::new(), "#000000"),
         };

@@ -334,13 +334,12 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         }),
         Message::SetSettings { settings } => {
             let settings = settings.validated()?;
-            let old = load_settings().await?;
             save_settings(&settings).await?;
             chrome::register_content_script(&settings.content_script_matches()).await?;
-            // New credentials lift an authentication pause at once.
-            let events = if settings.paired()
-                && (settings.token != old.token || settings.server_url != old.server_url)
-            {
+            // Saved credentials lift an authentication pause at once, the same
+            // pairing link too: a 401 from a proxy or a server restored from a
+            // backup is not fixed by a new token.
+            let events = if settings.paired() {
                 vec![Event::SignedIn]
             } else {
                 Vec::new()

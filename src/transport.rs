@@ -14,6 +14,10 @@ pub struct HttpReply {
     pub retry_after: Option<String>,
     /// The body as text.
     pub body: String,
+    /// The answer was a redirect (requests are made with `redirect:
+    /// "manual"`; ReviewTime's API never redirects, so a redirect means a
+    /// sign-in page or a network's login portal stands in front of it).
+    pub redirected: bool,
 }
 
 /// Sends a request and reads the whole answer, aborting after `timeout_ms`.
@@ -34,7 +38,8 @@ pub async fn send(
         "POST" => Request::post(url),
         _ => Request::get(url),
     }
-    .abort_signal(Some(&signal));
+    .abort_signal(Some(&signal))
+    .redirect(web_sys::RequestRedirect::Manual);
     if let Some(token) = bearer {
         builder = builder.header("Authorization", &format!("Bearer {token}"));
     }
@@ -50,6 +55,14 @@ pub async fn send(
             ShellError::Network(e.to_string())
         }
     })?;
+    if response.type_() == web_sys::ResponseType::Opaqueredirect {
+        return Ok(HttpReply {
+            status: response.status(),
+            retry_after: None,
+            body: String::new(),
+            redirected: true,
+        });
+    }
     let status = response.status();
     let retry_after = response.headers().get("Retry-After");
     let body = response.text().await.map_err(|e| {
@@ -63,5 +76,6 @@ pub async fn send(
         status,
         retry_after,
         body,
+        redirected: false,
     })
 }

@@ -205,7 +205,7 @@ test('with Local Network Access on, 100 tab closes within 50 ms of a review acti
   const TRIALS = 100;
   const gaps = [];
   for (let i = 0; i < TRIALS; i++) {
-    const page = await openPr(env, `/octo/widgets/pull/${i + 1}/files`);
+    const page = await openPr(env, `/octo/widgets/pull/${i + 1}/files`).catch((e) => { throw new Error(`trial ${i + 1}: ${e.message}`); });
     if (i % 2 === 1) await stopServiceWorker(env.context);
     await page.check('#viewed-0'); // recorded by the content script as the change event fires
     const gap = Math.floor(Math.random() * 50);

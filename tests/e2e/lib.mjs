@@ -143,8 +143,13 @@ export async function tracking(page) {
 }
 
 /** Waits until the content script of `page` says its session is open. */
-export function untilTracking(page, ms = 10000) {
-  return until(async () => (await tracking(page)) === 'tracking', ms);
+export async function untilTracking(page, ms = 10000) {
+  let last;
+  try {
+    return await until(async () => (last = await tracking(page)) === 'tracking', ms);
+  } catch (e) {
+    throw new Error(`${e.message}: the content script of ${page.url()} says ${JSON.stringify(last)}`);
+  }
 }
 
 /** Stops the extension's service worker through the DevTools protocol and waits until it is gone. */

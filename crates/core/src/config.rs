@@ -38,6 +38,10 @@ pub struct Config {
     pub max_outbox_activities: usize,
     /// Most session states queued (default 5,000), likewise.
     pub max_outbox_sessions: usize,
+    /// After the server refused the token (401, 403), one request checks it
+    /// again this often (default 5 min), and at once on "Sync now": a 401
+    /// from a proxy, or from a server restored from a backup, passes.
+    pub auth_recheck_ms: i64,
 }
 
 impl Default for Config {
@@ -57,6 +61,7 @@ impl Default for Config {
             probe_cap_ms: 8_000,
             max_outbox_activities: 50_000,
             max_outbox_sessions: 5_000,
+            auth_recheck_ms: 5 * 60_000,
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The dead-letter queue: items that can never succeed, kept for the user to
 //! retry, discard or export. Capped; every eviction is counted, never silent.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
-use reviewtime_protocol::{Activity, SessionRecord};
+use reviewtime_protocol::{Activity, PullRef, SessionRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::UnixMillis;
@@ -21,6 +21,18 @@ pub enum DeadPayload {
     Activities {
         /// The activities.
         items: Vec<Activity>,
+        /// The pull request of each of their sessions, by session id, so the
+        /// popup can say what they were in a reviewer's words.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        prs: BTreeMap<String, PullRef>,
+    },
+    /// A session the server holds at the same revision with other content:
+    /// both versions, for the user to compare and export.
+    Conflict {
+        /// What this browser sent.
+        sent: SessionRecord,
+        /// What the server holds.
+        stored: SessionRecord,
     },
     /// Something found in storage that could not be read: kept as it was, so
     /// it can be exported (and discarded), never silently dropped.
@@ -35,11 +47,28 @@ pub enum DeadPayload {
 }
 
 impl DeadPayload {
+    /// Activities with the pull request each belongs to, where known.
+    pub fn activities(items: Vec<(Activity, Option<PullRef>)>) -> DeadPayload {
+        let mut prs = BTreeMap::new();
+        let items = items
+            .into_iter()
+            .map(|(a, pr)| {
+                if let Some(pr) = pr {
+                    prs.insert(a.session_id.clone(), pr);
+                }
+                a
+            })
+            .collect();
+        DeadPayload::Activities { items, prs }
+    }
+
     /// How many items it holds.
     pub fn item_count(&self) -> u64 {
         match self {
-            DeadPayload::Session { .. } | DeadPayload::Unreadable { .. } => 1,
-            DeadPayload::Activities { items } => items.len() as u64,
+            DeadPayload::Session { .. }
+            | DeadPayload::Unreadable { .. }
+            | DeadPayload::Conflict { .. } => 1,
+            DeadPayload::Activities { items, .. } => items.len() as u64,
         }
     }
 }
@@ -128,7 +157,7 @@ mod tests {
             status: Some(400),
             reason: "bad".into(),
             attempts: 1,
-            payload: DeadPayload::Activities { items: Vec::new() },
+            payload: DeadPayload::activities(Vec::new()),
         }
     }
 

@@ -7,17 +7,17 @@
 use std::collections::HashSet;
 
 use reviewtime_protocol::{
-    routes, Activity, ActivityBatch, ActivityKind, ApiError, BatchAck, SessionAck, SessionRecord,
+    routes, Activity, ActivityBatch, ActivityKind, BatchAck, PullRef, SessionAck, SessionRecord,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::backoff::Backoff;
 use crate::batch;
-use crate::classify::{classify_status, StatusClass};
 use crate::dead_letter::{DeadLetter, DeadPayload};
+use crate::limits;
 use crate::outbox::Retry;
+use crate::policy::{self, Answer, Decision, History};
 use crate::session::{pr_key, PrPage, Report, TabId};
-use crate::state::{Auth, InFlight, InFlightItems, Link, State};
+use crate::state::{Auth, Hold, InFlight, InFlightItems, Link, State};
 use crate::status::Status;
 use crate::UnixMillis;
 
@@ -70,6 +70,10 @@ pub enum HttpResult {
     },
     /// No answer within the timeout; the server may have processed it.
     Timeout,
+    /// The server address answered with a redirect (the shell fetches with
+    /// `redirect: "manual"`): a sign-in page or a network's login portal,
+    /// not ReviewTime's API, which never redirects.
+    Redirected,
     /// The browser says it is offline; nothing was sent.
     Offline,
 }
@@ -250,6 +254,9 @@ pub struct Engine {
     wake: Option<UnixMillis>,
     /// The status is computed once, when the effect is polled, not per event.
     notify: Option<UnixMillis>,
+    /// The latest `now` seen: times are checked against the clock when the
+    /// state is loaded and whenever the clock reads earlier than before.
+    seen: Option<UnixMillis>,
 }
 
 impl Engine {
@@ -261,6 +268,7 @@ impl Engine {
             send: None,
             wake: None,
             notify: None,
+            seen: None,
         }
     }
 
@@ -347,6 +355,10 @@ impl Engine {
             Event::SyncNow => {
                 self.state.flush_requested = true;
                 self.probe_now(now);
+                // One request checks a refused token again.
+                if let Auth::Rejected { recheck_at, .. } = &mut self.state.auth {
+                    *recheck_at = now;
+                }
                 self.state
                     .outbox
                     .edit_retries(|r| r.retry_at = r.retry_at.min(now));
@@ -453,6 +465,13 @@ impl Engine {
     /// Ends sessions idle past the limit (at their last sign of the user) and
     /// forgets an in-flight marker past its expiry.
     fn settle(&mut self, now: UnixMillis) {
+        if self.seen.is_none_or(|t| now < t) {
+            self.clamp_times(now);
+        }
+        self.seen = Some(now);
+        if self.state.hold.as_ref().is_some_and(|h| h.until <= now) {
+            self.state.hold = None;
+        }
         let limit = self.state.config.idle_limit_ms;
         let reports = self.state.reviews.settle(now, limit, CLOSED_TAB_MEMORY_MS);
         self.queue_reports(reports, now);
@@ -465,6 +484,45 @@ impl Engine {
             self.state.in_flight = None;
             self.state.abandoned_requests += 1;
         }
+    }
+
+    /// A clock that went back (or a snapshot from a machine whose clock ran
+    /// ahead) must not hold anything: each time further in the future than
+    /// its policy allows is brought back within it, once per load.
+    fn clamp_times(&mut self, now: UnixMillis) {
+        let cfg = &self.state.config;
+        let flight_limit = now + cfg.request_timeout_ms + cfg.in_flight_grace_ms;
+        if self
+            .state
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.started_at > now || f.expires_at > flight_limit)
+        {
+            self.state.in_flight = None;
+            self.state.abandoned_requests += 1;
+        }
+        let probe_limit = now + cfg.probe_cap_ms;
+        if let Link::Unreachable { probe_at, .. } | Link::NotApi { probe_at, .. } =
+            &mut self.state.link
+        {
+            *probe_at = (*probe_at).min(probe_limit);
+        }
+        if let Auth::Rejected { recheck_at, .. } = &mut self.state.auth {
+            *recheck_at = (*recheck_at).min(now + cfg.auth_recheck_ms);
+        }
+        if let Some(hold) = &mut self.state.hold {
+            if hold.since > now {
+                // Asked before a clock that now reads earlier: the wait asked for, from now.
+                hold.until = now + (hold.until - hold.since).clamp(0, cfg.max_retry_after_ms);
+                hold.since = now;
+            }
+            hold.until = hold.until.min(now + cfg.max_retry_after_ms);
+        }
+        // An item's own wait is its backoff (a server's longer ask is the hold).
+        let backoff = cfg.backoff;
+        self.state
+            .outbox
+            .clamp_times(now, |attempts| now + backoff.ceiling(attempts));
     }
 
     fn on_page(
@@ -544,11 +602,11 @@ impl Engine {
         now: UnixMillis,
     ) {
         self.state.reviews.input(tab, now);
-        let Some((session_id, started_at)) = self
+        let Some((session_id, started_at, pr)) = self
             .state
             .reviews
             .session_of(tab)
-            .map(|s| (s.id.clone(), s.started_at))
+            .map(|s| (s.id.clone(), s.started_at, s.pr.clone()))
         else {
             self.state.rejected_inputs += 1;
             return;
@@ -575,6 +633,7 @@ impl Engine {
                 at,
                 kind,
             },
+            Some(pr),
             now,
         );
     }
@@ -596,13 +655,29 @@ impl Engine {
         }
     }
 
-    /// Queues an activity; refused and counted when the outbox is full.
-    fn queue_activity(&mut self, activity: Activity, now: UnixMillis) {
+    /// Queues an activity, made to fit the protocol's limits first (an
+    /// over-long or multi-line path is shortened or escaped, with a marker);
+    /// one that cannot fit is dead-lettered alone, with the reason, rather
+    /// than sinking a batch. Refused and counted when the outbox is full.
+    fn queue_activity(&mut self, activity: Activity, pr: Option<PullRef>, now: UnixMillis) {
+        let activity = match limits::fit(activity) {
+            Ok(a) => a,
+            Err((activity, reason)) => {
+                self.dead_letter(
+                    DeadPayload::activities(vec![(activity, pr)]),
+                    None,
+                    format!("not sent: {reason}"),
+                    0,
+                    now,
+                );
+                return;
+            }
+        };
         let cap = self.state.config.max_outbox_activities;
         if self
             .state
             .outbox
-            .queue_activity(activity, now, cap)
+            .queue_activity(activity, pr, now, cap)
             .is_err()
         {
             self.state.refused_activities += 1;
@@ -631,7 +706,9 @@ impl Engine {
 
     fn probe_now(&mut self, now: UnixMillis) {
         match &mut self.state.link {
-            Link::Unreachable { probe_at, .. } => *probe_at = (*probe_at).min(now),
+            Link::Unreachable { probe_at, .. } | Link::NotApi { probe_at, .. } => {
+                *probe_at = (*probe_at).min(now)
+            }
             // An alarm or sign-in while "offline" probes: if the browser's online
             // event was missed while the worker slept, this recovers; if it is
             // still offline, the probe costs no attempt.
@@ -645,13 +722,28 @@ impl Engine {
         }
     }
 
+    /// The earliest time anything may be sent, whatever waits: the link,
+    /// the credentials and the server's hold must all allow it; `None` while
+    /// nothing but an outside event (online, sign-in) can.
+    fn gate(&self) -> Option<UnixMillis> {
+        let st = &self.state;
+        let auth = match st.auth {
+            Auth::Ready => i64::MIN,
+            // One request checks a refused token again, now and then.
+            Auth::Rejected { recheck_at, .. } => recheck_at,
+            Auth::Unpaired => return None,
+        };
+        let link = match st.link {
+            Link::Online => i64::MIN,
+            Link::Offline => return None,
+            Link::Unreachable { probe_at, .. } | Link::NotApi { probe_at, .. } => probe_at,
+        };
+        let hold = st.hold.as_ref().map_or(i64::MIN, |h| h.until);
+        Some(auth.max(link).max(hold))
+    }
+
     fn may_send(&self, now: UnixMillis) -> bool {
-        self.state.auth == Auth::Ready
-            && match self.state.link {
-                Link::Online => true,
-                Link::Offline => false,
-                Link::Unreachable { probe_at, .. } => probe_at <= now,
-            }
+        self.gate().is_some_and(|at| at <= now)
     }
 
     /// When something becomes sendable, ignoring the in-flight marker.
@@ -661,14 +753,10 @@ impl Engine {
     /// (at once when a flush was asked for, the batch is full, or it is a retry).
     fn next_send_at(&self) -> Option<UnixMillis> {
         let st = &self.state;
-        if st.auth != Auth::Ready || st.outbox.is_empty() {
+        if st.outbox.is_empty() {
             return None;
         }
-        let gate = match st.link {
-            Link::Online => i64::MIN,
-            Link::Offline => return None,
-            Link::Unreachable { probe_at, .. } => probe_at,
-        };
+        let gate = self.gate()?;
         let sessions = st.outbox.sessions().iter().map(|p| {
             if p.urgent {
                 p.retry.retry_at
@@ -769,9 +857,7 @@ impl Engine {
                     item.size
                 );
                 self.dead_letter(
-                    DeadPayload::Activities {
-                        items: vec![item.activity],
-                    },
+                    DeadPayload::activities(vec![(item.activity, item.pr)]),
                     None,
                     reason,
                     item.retry.attempts,
@@ -810,6 +896,10 @@ impl Engine {
         let id = self.state.next_request_id;
         self.state.next_request_id += 1;
         let timeout_ms = self.state.config.request_timeout_ms;
+        if let Auth::Rejected { recheck_at, .. } = &mut self.state.auth {
+            // This request re-checks the token; the next one waits its turn.
+            *recheck_at = now + self.state.config.auth_recheck_ms;
+        }
         self.state.in_flight = Some(InFlight {
             request_id: id,
             items: items.clone(),
@@ -845,148 +935,96 @@ impl Engine {
             return;
         };
         let items = flight.items;
-        match result {
-            HttpResult::Offline => self.state.link = Link::Offline,
-            HttpResult::NetworkError { message } => {
-                let failures = match self.state.link {
-                    Link::Unreachable { failures, .. } => failures + 1,
-                    _ => 1,
-                };
-                let ceiling = Backoff {
-                    base_ms: self.state.config.backoff.base_ms,
-                    cap_ms: self.state.config.probe_cap_ms,
-                };
-                let probe_at = ceiling
-                    .retry_at(now, failures, &mut self.state.rng)
-                    .max(now + 250);
-                self.state.link = Link::Unreachable { probe_at, failures };
-                self.state.last_error = Some(format!("cannot reach the server: {message}"));
-            }
-            HttpResult::Timeout => self.transient(
-                &items,
-                None,
-                None,
-                "the server did not answer in time".into(),
-                now,
-            ),
-            HttpResult::Reply {
-                status,
-                retry_after,
-                body,
-            } => {
-                self.state.link = Link::Online;
-                match classify_status(status) {
-                    StatusClass::Success => self.success(&items, &body, status, now),
-                    StatusClass::Transient => {
-                        let asked = retry_after
-                            .as_deref()
-                            .and_then(|v| crate::retry_after::parse(v, now))
-                            .map(|t| t.min(now + self.state.config.max_retry_after_ms));
-                        self.transient(
-                            &items,
-                            asked,
-                            Some(status),
-                            server_reason(status, &body),
-                            now,
-                        )
-                    }
-                    StatusClass::Auth => {
-                        self.state.auth = Auth::Rejected { since: now, status };
-                        self.state.last_error = Some(server_reason(status, &body));
-                    }
-                    StatusClass::TooLarge => self.too_large(&items, status, &body, now),
-                    StatusClass::Permanent => {
-                        let reason = server_reason(status, &body);
-                        self.permanent(&items, Some(status), reason, now)
-                    }
-                }
-            }
-        }
-    }
-
-    fn success(&mut self, items: &InFlightItems, body: &str, status: u16, now: UnixMillis) {
-        match items {
-            InFlightItems::Session { id, revision } => {
-                match serde_json::from_str::<SessionAck>(body) {
-                    Ok(ack) if ack.session.id == *id => {
-                        // A newer revision queued meanwhile stays.
-                        self.state
-                            .outbox
-                            .edit_session(id, |p| p.record.revision > *revision);
-                    }
-                    _ => {
-                        return self.permanent(
-                            items,
-                            Some(status),
-                            "the server's answer could not be read".into(),
-                            now,
-                        )
-                    }
-                }
-            }
-            InFlightItems::Batch { ids } => match serde_json::from_str::<BatchAck>(body) {
-                Ok(ack)
-                    if ack.accepted as usize + ack.duplicates as usize + ack.conflicts.len()
-                        == ids.len() =>
-                {
-                    let conflicts: HashSet<&str> =
-                        ack.conflicts.iter().map(|c| c.id.as_str()).collect();
-                    let sent: HashSet<&str> = ids.iter().map(String::as_str).collect();
-                    let mut conflicted = Vec::new();
-                    let mut attempts = 0;
-                    self.state.outbox.edit_activities(&sent, |a| {
-                        if conflicts.contains(a.activity.id.as_str()) {
-                            attempts = attempts.max(a.retry.attempts);
-                            conflicted.push(a.activity.clone());
-                        }
-                        false
-                    });
-                    if !conflicted.is_empty() {
-                        let reason = ack
-                            .conflicts
-                            .first()
-                            .map(|c| c.reason.clone())
-                            .unwrap_or_default();
-                        self.dead_letter(
-                            DeadPayload::Activities { items: conflicted },
-                            Some(409),
-                            format!("conflict: {reason}"),
-                            attempts,
-                            now,
-                        );
-                    }
-                    self.state.batch_cap =
-                        (self.state.batch_cap * 2).min(self.state.config.max_batch_items);
-                }
-                _ => {
-                    return self.permanent(
-                        items,
-                        Some(status),
-                        "the server's answer could not be read".into(),
-                        now,
-                    )
-                }
+        let answer = policy::classify(result, &items, &self.state.config, now);
+        let history = History {
+            items: items.len(),
+            most_tried: self.most_tried(&items),
+            probe_failures: match self.state.link {
+                Link::Unreachable { failures, .. } | Link::NotApi { failures, .. } => failures,
+                _ => 0,
             },
+        };
+        let config = self.state.config.clone();
+        let decision = policy::decide(&answer, history, &config, now, &mut self.state.rng);
+        // A server answered: the link is up, unless what answered is not the API.
+        if !matches!(
+            answer,
+            Answer::Offline | Answer::Unreachable { .. } | Answer::Timeout | Answer::NotApi { .. }
+        ) {
+            self.state.link = Link::Online;
         }
-        self.state.last_success_at = Some(now);
-        if self.state.dead.entries.is_empty() {
-            self.state.last_error = None;
+        // Only ReviewTime's own answer past authentication proves the token.
+        if matches!(
+            answer,
+            Answer::Session(_) | Answer::Batch(_) | Answer::Refused { .. }
+        ) && matches!(self.state.auth, Auth::Rejected { .. })
+        {
+            self.state.auth = Auth::Ready;
+        }
+        let (status, reason) = answer_words(&answer);
+        match decision {
+            Decision::Delivered => match answer {
+                Answer::Session(ack) => self.session_delivered(&items, ack, now),
+                Answer::Batch(ack) => self.batch_delivered(&items, &ack, now),
+                _ => {}
+            },
+            Decision::WaitOnline => self.state.link = Link::Offline,
+            Decision::Probe {
+                probe_at,
+                failures,
+                not_api,
+            } => {
+                self.state.link = match answer {
+                    Answer::NotApi { detail } if not_api => Link::NotApi {
+                        probe_at,
+                        failures,
+                        detail,
+                    },
+                    _ => Link::Unreachable { probe_at, failures },
+                };
+                self.state.last_error = Some(reason);
+            }
+            Decision::Retry { retry_at } => self.fail_items(&items, retry_at, status, reason, now),
+            Decision::Hold { until, retry_at } => {
+                self.state.hold = Some(Hold {
+                    since: now,
+                    until,
+                    status: status.unwrap_or(429),
+                });
+                // The items back off as any failure does; the hold gates every request.
+                self.fail_items(&items, retry_at, status, reason, now);
+            }
+            Decision::SignedOut { recheck_at } => {
+                let since = match self.state.auth {
+                    Auth::Rejected { since, .. } => since,
+                    _ => now,
+                };
+                self.state.auth = Auth::Rejected {
+                    since,
+                    status: status.unwrap_or(401),
+                    recheck_at,
+                };
+                self.state.last_error = Some(reason);
+            }
+            Decision::Split { cap, bisect } => {
+                self.state.batch_cap = cap.max(1);
+                self.state.bisecting |= bisect;
+                self.state.flush_requested = true;
+            }
+            Decision::DeadLetter => {
+                if matches!(items, InFlightItems::Batch { .. }) {
+                    // The refused item is found: batches grow back.
+                    self.state.bisecting = false;
+                    self.state.batch_cap = self.state.config.max_batch_items;
+                }
+                self.permanent(&items, status, reason, now);
+            }
         }
     }
 
-    fn transient(
-        &mut self,
-        items: &InFlightItems,
-        asked: Option<UnixMillis>,
-        status: Option<u16>,
-        reason: String,
-        now: UnixMillis,
-    ) {
-        let cfg = self.state.config.clone();
-        let mut give_up = Vec::new();
-        // One jittered time for the whole request, from its most-tried item: the
-        // items of a batch stay together, rather than each retrying alone.
-        let most_tried = match items {
+    /// Failed attempts of the request's most-tried item.
+    fn most_tried(&self, items: &InFlightItems) -> u32 {
+        match items {
             InFlightItems::Session { id, .. } => self
                 .state
                 .outbox
@@ -1003,17 +1041,115 @@ impl Engine {
                     .max()
                     .unwrap_or(0)
             }
+        }
+    }
+
+    fn session_delivered(&mut self, items: &InFlightItems, ack: SessionAck, now: UnixMillis) {
+        let InFlightItems::Session { id, revision } = items else {
+            return;
         };
-        let jittered = cfg
-            .backoff
-            .retry_at(now, most_tried + 1, &mut self.state.rng);
-        let retry_at = asked.map_or(jittered, |a| a.max(jittered));
+        let sent = self
+            .state
+            .outbox
+            .session(id)
+            .filter(|p| p.record.revision == *revision)
+            .map(|p| p.record.clone());
+        match sent {
+            // The server holds the same revision with other content: a
+            // divergence to show, not to hide.
+            Some(sent) if ack.session.revision == sent.revision && ack.session != sent => {
+                self.state.outbox.remove_session(id);
+                self.dead_letter(
+                    DeadPayload::Conflict {
+                        sent,
+                        stored: ack.session,
+                    },
+                    Some(409),
+                    "conflict: the server holds this session, at the same revision, with other times"
+                        .into(),
+                    1,
+                    now,
+                );
+            }
+            // A newer revision queued meanwhile stays.
+            _ => self
+                .state
+                .outbox
+                .edit_session(id, |p| p.record.revision > *revision),
+        }
+        self.delivered(now);
+    }
+
+    fn batch_delivered(&mut self, items: &InFlightItems, ack: &BatchAck, now: UnixMillis) {
+        let InFlightItems::Batch { ids } = items else {
+            return;
+        };
+        let mut refused: Vec<(&str, u16, String)> = ack
+            .conflicts
+            .iter()
+            .map(|c| (c.id.as_str(), 409, format!("conflict: {}", c.reason)))
+            .collect();
+        refused.extend(
+            ack.rejected
+                .iter()
+                .map(|r| (r.id.as_str(), 400, format!("{} ({})", r.reason, r.code))),
+        );
+        let sent: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut failed = Vec::new();
+        self.state.outbox.edit_activities(&sent, |a| {
+            if let Some((_, status, reason)) =
+                refused.iter().find(|(id, _, _)| *id == a.activity.id)
+            {
+                failed.push((a.clone(), *status, reason.clone()));
+            }
+            false
+        });
+        // One bad item is one failed sync.
+        for (a, status, reason) in failed {
+            self.dead_letter(
+                DeadPayload::activities(vec![(a.activity, a.pr)]),
+                Some(status),
+                reason,
+                a.retry.attempts + 1,
+                now,
+            );
+        }
+        if !self.state.bisecting {
+            self.state.batch_cap =
+                (self.state.batch_cap * 2).min(self.state.config.max_batch_items);
+        } else if self.state.outbox.activities().is_empty() {
+            // Nothing left to search: what was refused passed item by item.
+            self.state.bisecting = false;
+            self.state.batch_cap = self.state.config.max_batch_items;
+        }
+        self.delivered(now);
+    }
+
+    fn delivered(&mut self, now: UnixMillis) {
+        self.state.last_success_at = Some(now);
+        if self.state.dead.entries.is_empty() {
+            self.state.last_error = None;
+        }
+    }
+
+    /// The items count one failed attempt and wait until `retry_at`; those
+    /// past the attempt and age limits move to the dead-letter queue.
+    fn fail_items(
+        &mut self,
+        items: &InFlightItems,
+        retry_at: UnixMillis,
+        status: Option<u16>,
+        reason: String,
+        now: UnixMillis,
+    ) {
+        let cfg = self.state.config.clone();
+        let mut give_up = Vec::new();
         let fail = |retry: &mut Retry| -> bool {
             retry.attempts += 1;
             let first = *retry.first_failure_at.get_or_insert(now);
             retry.last_error = Some(reason.clone());
             retry.last_status = status;
-            if retry.attempts >= cfg.max_attempts && now - first >= cfg.dead_letter_after_ms {
+            if policy::give_up(retry.attempts, first, &cfg, now) {
                 return true;
             }
             retry.retry_at = retry_at;
@@ -1043,13 +1179,13 @@ impl Engine {
                 self.state.outbox.edit_activities(&sent, |a| {
                     if fail(&mut a.retry) {
                         attempts = attempts.max(a.retry.attempts);
-                        dead.push(a.activity.clone());
+                        dead.push((a.activity.clone(), a.pr.clone()));
                         return false;
                     }
                     true
                 });
                 if !dead.is_empty() {
-                    give_up.push((DeadPayload::Activities { items: dead }, attempts));
+                    give_up.push((DeadPayload::activities(dead), attempts));
                 }
             }
         }
@@ -1063,18 +1199,6 @@ impl Engine {
                 now,
             );
         }
-    }
-
-    fn too_large(&mut self, items: &InFlightItems, status: u16, body: &str, now: UnixMillis) {
-        if let InFlightItems::Batch { ids } = items {
-            if ids.len() > 1 {
-                // Split: the next batch carries half as many items; no attempt is used.
-                self.state.batch_cap = (ids.len() / 2).max(1);
-                self.state.flush_requested = true;
-                return;
-            }
-        }
-        self.permanent(items, Some(status), server_reason(status, body), now)
     }
 
     fn permanent(
@@ -1110,17 +1234,11 @@ impl Engine {
                 let mut attempts = 0;
                 self.state.outbox.edit_activities(&sent, |a| {
                     attempts = attempts.max(a.retry.attempts + 1);
-                    dead.push(a.activity.clone());
+                    dead.push((a.activity.clone(), a.pr.clone()));
                     false
                 });
                 if !dead.is_empty() {
-                    self.dead_letter(
-                        DeadPayload::Activities { items: dead },
-                        status,
-                        reason,
-                        attempts,
-                        now,
-                    );
+                    self.dead_letter(DeadPayload::activities(dead), status, reason, attempts, now);
                 }
             }
         }
@@ -1157,15 +1275,17 @@ impl Engine {
         for entry in self.state.dead.take(id) {
             match entry.payload {
                 DeadPayload::Session { record } => self.queue_session(record, now, true),
-                DeadPayload::Activities { items } => {
+                DeadPayload::Activities { items, prs } => {
                     for a in items {
                         if !self.state.outbox.contains_activity(&a.id) {
-                            self.queue_activity(a, now);
+                            let pr = prs.get(&a.session_id).cloned();
+                            self.queue_activity(a, pr, now);
                         }
                     }
                 }
-                // Nothing to send: it stays for the user to export or discard.
-                payload @ DeadPayload::Unreadable { .. } => {
+                // Nothing to send (a conflict sent again conflicts again): it
+                // stays for the user to export or discard.
+                payload @ (DeadPayload::Unreadable { .. } | DeadPayload::Conflict { .. }) => {
                     let entry = DeadLetter { payload, ..entry };
                     self.state.dead.restore(entry);
                 }
@@ -1176,17 +1296,23 @@ impl Engine {
     }
 }
 
-/// The server's error message if it sent our JSON error, else the status in words.
-fn server_reason(status: u16, body: &str) -> String {
-    match serde_json::from_str::<ApiError>(body) {
-        Ok(e) => format!("{} ({})", e.message, e.code),
-        Err(_) => {
-            let excerpt: String = body.chars().take(120).collect();
-            if excerpt.trim().is_empty() {
-                format!("HTTP {status}")
-            } else {
-                format!("HTTP {status}: {}", excerpt.trim())
-            }
-        }
+/// The status and the words an answer comes with, for the popup and the
+/// failed-sync list.
+fn answer_words(answer: &Answer) -> (Option<u16>, String) {
+    match answer {
+        Answer::Session(_) | Answer::Batch(_) => (Some(200), String::new()),
+        Answer::Offline => (None, "the browser is offline".into()),
+        Answer::Unreachable { message } => (None, format!("cannot reach the server: {message}")),
+        Answer::Timeout => (None, "the server did not answer in time".into()),
+        Answer::NotApi { detail } => (None, detail.clone()),
+        Answer::Unreadable { status } => (
+            Some(*status),
+            format!("the server's answer could not be read (HTTP {status}); it is sent again, and the server keeps each item once"),
+        ),
+        Answer::Throttled { status, reason, .. }
+        | Answer::ServerError { status, reason }
+        | Answer::Auth { status, reason }
+        | Answer::Refused { status, reason } => (Some(*status), reason.clone()),
+        Answer::TooLarge { reason } => (Some(413), reason.clone()),
     }
 }

@@ -16,9 +16,14 @@
 //! - Deterministic: no clock, no random source, no IO. Time is passed in;
 //!   jitter comes from a seeded generator stored in the snapshot.
 //! - One request at a time, with an expiry so a killed worker never wedges it.
-//! - Every failure is classified ([`classify`]): transient with backoff and
-//!   Retry-After, auth pauses, 413 splits, permanent dead-letters. Offline
-//!   costs no attempts.
+//! - Every answer is classified and decided on in one place ([`policy`]):
+//!   transient with backoff, a server-wide hold on 429/503/Retry-After,
+//!   auth pauses with a slow re-check, 413 splits, a refused batch bisected
+//!   to its one bad item, and anything that is not the API (a web page, a
+//!   redirect) pauses like an unreachable server. Only ReviewTime's own
+//!   answers spend attempts; offline and not-the-API cost none.
+//! - Time that moves backwards holds nothing: times loaded further ahead
+//!   than their policy allows are clamped.
 //! - Nothing is dropped silently: the dead-letter queue is capped and counts evictions.
 //! - Session end is the critical path: it is sent in the same event that ends it.
 //!
@@ -27,7 +32,9 @@
 //! - [`session`]: review sessions and active time.
 //! - [`outbox`]: what waits to be sent.
 //! - [`batch`]: cutting batches by count and bytes.
-//! - [`backoff`], [`retry_after`], [`classify`]: retry policies.
+//! - [`policy`]: what each answer means and what to do about it.
+//! - [`backoff`], [`retry_after`], [`classify`]: its parts.
+//! - [`limits`]: the protocol's limits, applied when an activity is queued.
 //! - [`dead_letter`]: the capped dead-letter queue.
 //! - [`state`]: the versioned snapshot and its migrations.
 //! - [`status`]: what the popup shows.
@@ -42,7 +49,9 @@ pub mod classify;
 pub mod config;
 pub mod dead_letter;
 pub mod engine;
+pub mod limits;
 pub mod outbox;
+pub mod policy;
 pub mod retry_after;
 pub mod rng;
 pub mod session;

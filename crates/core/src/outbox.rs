@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
-use reviewtime_protocol::{Activity, SessionRecord};
+use reviewtime_protocol::{Activity, PullRef, SessionRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::UnixMillis;
@@ -53,6 +53,9 @@ pub struct PendingActivity {
     pub activity: Activity,
     /// Its serialised size in bytes.
     pub size: usize,
+    /// The pull request of its session, for words in the failed-sync list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr: Option<PullRef>,
     /// When it was queued.
     pub queued_at: UnixMillis,
     /// Retry state.
@@ -180,6 +183,7 @@ impl Outbox {
     pub fn queue_activity(
         &mut self,
         activity: Activity,
+        pr: Option<PullRef>,
         now: UnixMillis,
         cap: usize,
     ) -> Result<(), Full> {
@@ -198,6 +202,7 @@ impl Outbox {
             seq,
             activity,
             size,
+            pr,
             queued_at: now,
             retry: Retry::default(),
         });
@@ -303,6 +308,29 @@ impl Outbox {
         }
     }
 
+    /// Times a clock that went back left in the future: each retry time
+    /// later than `latest_retry(attempts)` becomes it, each queued time
+    /// later than `now` becomes `now` (else the flush delay would count from
+    /// the future). Only the items changed are journaled.
+    pub fn clamp_times(&mut self, now: UnixMillis, latest_retry: impl Fn(u32) -> UnixMillis) {
+        for p in &mut self.sessions {
+            let latest_retry = latest_retry(p.retry.attempts);
+            if p.retry.retry_at > latest_retry || p.queued_at > now {
+                p.retry.retry_at = p.retry.retry_at.min(latest_retry);
+                p.queued_at = p.queued_at.min(now);
+                self.changes.insert(ItemKey::Session(p.record.id.clone()));
+            }
+        }
+        for a in &mut self.activities {
+            let latest_retry = latest_retry(a.retry.attempts);
+            if a.retry.retry_at > latest_retry || a.queued_at > now {
+                a.retry.retry_at = a.retry.retry_at.min(latest_retry);
+                a.queued_at = a.queued_at.min(now);
+                self.changes.insert(ItemKey::Activity(a.seq));
+            }
+        }
+    }
+
     /// The items changed since the last call (each to be written, or removed
     /// when it no longer waits), and a fresh journal.
     pub fn take_changes(&mut self) -> BTreeSet<ItemKey> {
@@ -355,7 +383,8 @@ mod tests {
     fn journal_names_exactly_the_items_touched() {
         let mut o = Outbox::default();
         for i in 0..5 {
-            o.queue_activity(act(&format!("a{i}")), 1, 10).unwrap();
+            o.queue_activity(act(&format!("a{i}")), None, 1, 10)
+                .unwrap();
         }
         assert_eq!(o.take_changes().len(), 5);
         let ids: HashSet<&str> = ["a1", "a3"].into_iter().collect();
@@ -371,8 +400,8 @@ mod tests {
     #[test]
     fn cap_refuses_new_items() {
         let mut o = Outbox::default();
-        assert_eq!(o.queue_activity(act("a1xxxxxx"), 1, 1), Ok(()));
-        assert_eq!(o.queue_activity(act("a2xxxxxx"), 1, 1), Err(Full));
+        assert_eq!(o.queue_activity(act("a1xxxxxx"), None, 1, 1), Ok(()));
+        assert_eq!(o.queue_activity(act("a2xxxxxx"), None, 1, 1), Err(Full));
         assert_eq!(o.activities().len(), 1);
     }
 
@@ -380,7 +409,8 @@ mod tests {
     fn loaded_items_keep_queue_order_and_seqs() {
         let mut o = Outbox::default();
         for i in 0..3 {
-            o.queue_activity(act(&format!("a{i}")), 1, 10).unwrap();
+            o.queue_activity(act(&format!("a{i}")), None, 1, 10)
+                .unwrap();
         }
         let mut items: Vec<PendingActivity> = o.activities().iter().cloned().collect();
         items.reverse();
@@ -392,7 +422,7 @@ mod tests {
             Some("a1")
         );
         let mut loaded = loaded;
-        loaded.queue_activity(act("a9"), 1, 10).unwrap();
+        loaded.queue_activity(act("a9"), None, 1, 10).unwrap();
         assert_eq!(loaded.activities().back().map(|a| a.seq), Some(4));
     }
 }

@@ -31,6 +31,9 @@ pub enum Auth {
         since: UnixMillis,
         /// 401 or 403.
         status: u16,
+        /// When one request checks the token again.
+        #[serde(default)]
+        recheck_at: UnixMillis,
     },
 }
 
@@ -50,6 +53,28 @@ pub enum Link {
         /// Probes failed in a row, for their backoff.
         failures: u32,
     },
+    /// The server address answers with something that is not ReviewTime's
+    /// API (a web page, a redirect): paused like `Unreachable`, probing at
+    /// `probe_at`; no item uses an attempt.
+    NotApi {
+        /// Next probe.
+        probe_at: UnixMillis,
+        /// Probes answered so in a row.
+        failures: u32,
+        /// What answered, in words.
+        detail: String,
+    },
+}
+
+/// The server asked every request to wait (429, 503, Retry-After).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// When it asked (a clock that later reads earlier than this went back).
+    pub since: UnixMillis,
+    /// Nothing is sent before this.
+    pub until: UnixMillis,
+    /// The status that asked.
+    pub status: u16,
 }
 
 /// What the one request in flight carries.
@@ -68,6 +93,21 @@ pub enum InFlightItems {
         /// Activity ids.
         ids: Vec<String>,
     },
+}
+
+impl InFlightItems {
+    /// How many items the request carries.
+    pub fn len(&self) -> usize {
+        match self {
+            InFlightItems::Session { .. } => 1,
+            InFlightItems::Batch { ids } => ids.len(),
+        }
+    }
+
+    /// Whether it carries none (never, for a request the engine made).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The one request in flight. Its expiry means a worker killed mid-request
@@ -114,6 +154,13 @@ pub struct State {
     pub link: Link,
     /// Items per batch now; halves on 413, grows back on success.
     pub batch_cap: usize,
+    /// A refused batch is being cut in halves to find the refused item:
+    /// `batch_cap` does not grow back until it is found.
+    #[serde(default)]
+    pub bisecting: bool,
+    /// Every request waits until then (the server asked).
+    #[serde(default)]
+    pub hold: Option<Hold>,
     /// Send what is ready now rather than after the flush delay.
     pub flush_requested: bool,
     /// Last acknowledged request.
@@ -148,6 +195,8 @@ impl State {
             next_seq: 0,
             rng: SplitMix64::new(seed),
             batch_cap: config.max_batch_items,
+            bisecting: false,
+            hold: None,
             config,
             reviews: Reviews::default(),
             outbox: Outbox::default(),

@@ -3,6 +3,7 @@
 use reviewtime_protocol::PullRef;
 use serde::{Deserialize, Serialize};
 
+use crate::dead_letter::DeadPayload;
 use crate::state::{Auth, Link, State};
 use crate::UnixMillis;
 
@@ -16,6 +17,14 @@ pub enum SyncState {
     Syncing,
     /// No network: items wait, no attempts are used.
     Offline,
+    /// No server reached at the address (down, wrong address, TLS, CORS):
+    /// items wait, probes go with backoff, no attempts are used.
+    Unreachable,
+    /// The address answers with something that is not ReviewTime's API (a
+    /// web page, a redirect): items wait, probes go, no attempts are used.
+    NotApi,
+    /// The server asked every request to wait until `hold_until`.
+    Throttled,
     /// Not paired, or the server rejected the credentials.
     SignedOut,
     /// Requests failed and are being retried.
@@ -73,6 +82,17 @@ pub struct Status {
     pub rejected_inputs: u64,
     /// Review actions and sessions not recorded because the sync queue was full.
     pub refused_full: u64,
+    /// Nothing is sent before this: the server asked (429, 503, Retry-After).
+    pub hold_until: Option<UnixMillis>,
+    /// The next probe of an unreachable address or one that is not the API,
+    /// or the next check of a refused token.
+    pub probe_at: Option<UnixMillis>,
+    /// What answers at the server address instead of the API, in words.
+    pub not_api: Option<String>,
+    /// The status the server refused the token with (401, 403).
+    pub auth_refused: Option<u16>,
+    /// Failed syncs that are conflicts: the server holds other content.
+    pub conflicts: usize,
 }
 
 impl Status {
@@ -80,10 +100,17 @@ impl Status {
     pub fn of(state: &State, now: UnixMillis) -> Status {
         let failing = state.outbox.retries().any(|r| r.attempts > 0);
         let waiting = state.outbox.len();
+        let held = state.hold.as_ref().map(|h| h.until).filter(|&t| t > now);
         let sync_state = if state.auth != Auth::Ready {
             SyncState::SignedOut
-        } else if state.link != Link::Online {
+        } else if state.link == Link::Offline {
             SyncState::Offline
+        } else if matches!(state.link, Link::Unreachable { .. }) {
+            SyncState::Unreachable
+        } else if matches!(state.link, Link::NotApi { .. }) {
+            SyncState::NotApi
+        } else if held.is_some() {
+            SyncState::Throttled
         } else if failing {
             SyncState::Failing
         } else if waiting > 0 || state.in_flight.is_some() {
@@ -129,6 +156,28 @@ impl Status {
             recovered_corrupt: state.recovered_corrupt,
             rejected_inputs: state.rejected_inputs,
             refused_full: state.refused_activities + state.refused_sessions,
+            hold_until: held,
+            probe_at: match (&state.auth, &state.link) {
+                (Auth::Rejected { recheck_at, .. }, _) => Some(*recheck_at),
+                (_, Link::Unreachable { probe_at, .. } | Link::NotApi { probe_at, .. }) => {
+                    Some(*probe_at)
+                }
+                _ => None,
+            },
+            not_api: match &state.link {
+                Link::NotApi { detail, .. } => Some(detail.clone()),
+                _ => None,
+            },
+            auth_refused: match state.auth {
+                Auth::Rejected { status, .. } => Some(status),
+                _ => None,
+            },
+            conflicts: state
+                .dead
+                .entries
+                .iter()
+                .filter(|e| matches!(e.payload, DeadPayload::Conflict { .. }))
+                .count(),
         }
     }
 }

@@ -77,8 +77,7 @@ fn ok(path: &str, body: &str) -> HttpResult {
             .unwrap_or(0);
         serde_json::to_string(&BatchAck {
             accepted: n as u32,
-            duplicates: 0,
-            conflicts: vec![],
+            ..BatchAck::default()
         })
     } else {
         match serde_json::from_str::<SessionRecord>(body) {

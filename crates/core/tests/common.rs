@@ -95,8 +95,7 @@ impl Harness {
                 .len();
             serde_json::to_string(&BatchAck {
                 accepted: n as u32,
-                duplicates: 0,
-                conflicts: vec![],
+                ..BatchAck::default()
             })
             .unwrap()
         } else {

@@ -94,7 +94,7 @@ fn the_alarm_flushes_whatever_waits() {
 fn a_5xx_backs_off_with_jitter_and_a_429_honours_retry_after() {
     let mut h = Harness::new();
     let req = h.open(1, 7).remove(0);
-    assert!(h.reply(&req, 503, None, String::new()).is_empty());
+    assert!(h.reply(&req, 500, None, String::new()).is_empty());
     let retry_at = h.engine.state().outbox.sessions()[0].retry.retry_at;
     assert!(
         (h.now..=h.now + 1_000).contains(&retry_at),
@@ -105,8 +105,11 @@ fn a_5xx_backs_off_with_jitter_and_a_429_honours_retry_after() {
     h.now = retry_at;
     let req = h.handle_sends(Event::Tick).remove(0);
     h.reply(&req, 429, Some("120"), String::new());
-    let retry_at = h.engine.state().outbox.sessions()[0].retry.retry_at;
-    assert!(retry_at >= h.now + 120_000, "Retry-After honoured");
+    assert_eq!(
+        h.engine.status(h.now).hold_until,
+        Some(h.now + 120_000),
+        "Retry-After honoured"
+    );
     assert!(h.advance(119_000).is_empty());
     assert_eq!(h.advance(1_000 + 2_000).len(), 1);
     assert_eq!(attempts(&h), vec![2]);
@@ -124,8 +127,9 @@ fn offline_uses_no_attempts_and_coming_back_online_sends_at_once() {
         },
     });
     assert_eq!(attempts(&h), vec![0]);
-    assert_eq!(h.engine.status(h.now).state, SyncState::Offline);
+    assert_eq!(h.engine.status(h.now).state, SyncState::Unreachable);
     h.handle(Event::Offline);
+    assert_eq!(h.engine.status(h.now).state, SyncState::Offline);
     for _ in 0..30 {
         assert!(
             h.advance(60_000).is_empty(),
@@ -161,7 +165,7 @@ fn a_401_pauses_everything_until_sign_in_and_nothing_is_dead_lettered() {
 }
 
 #[test]
-fn a_413_splits_the_batch_and_a_400_dead_letters_with_status_and_reason() {
+fn a_413_splits_the_batch_and_a_400_on_one_item_dead_letters_it_with_status_and_reason() {
     let mut h = Harness::new();
     let start = h.open(1, 7).remove(0);
     assert!(h.ok(&start).is_empty());
@@ -178,8 +182,14 @@ fn a_413_splits_the_batch_and_a_400_dead_letters_with_status_and_reason() {
         0,
         "a split costs no attempt"
     );
+    let rest = h.ok(&next[0]);
+    assert_eq!(rest.len(), 1, "the other half follows");
+    h.ok(&rest[0]);
+    // One item, refused by the server: it alone is a failed sync.
+    h.handle(comment());
+    let one = h.advance(3_000).remove(0);
     let after = h.reply(
-        &next[0],
+        &one,
         400,
         None,
         r#"{"code":"bad_request","message":"activity x: at must be positive"}"#.into(),
@@ -192,8 +202,7 @@ fn a_413_splits_the_batch_and_a_400_dead_letters_with_status_and_reason() {
         "{}",
         dead[0].reason
     );
-    assert_eq!(after.len(), 1, "the rest goes on");
-    h.ok(&after[0]);
+    assert!(after.is_empty());
     assert!(h.engine.state().outbox.is_empty());
     // Retry puts it back with attempts reset; the server now accepts it.
     let retried = h.handle_sends(Event::RetryDead {
@@ -235,7 +244,12 @@ fn the_dead_letter_cap_evicts_and_counts() {
         h.handle(comment());
         let req = h.advance(3_000).remove(0);
         assert!(req.path.ends_with("/batch"));
-        h.reply(&req, 422, None, String::new());
+        h.reply(
+            &req,
+            422,
+            None,
+            r#"{"code":"invalid","message":"refused"}"#.into(),
+        );
     }
     let st = h.engine.status(h.now);
     assert_eq!((st.dead_letters, st.evicted, st.evicted_items), (50, 5, 5));
@@ -354,17 +368,6 @@ fn a_worker_killed_mid_request_never_blocks_later_syncs() {
     h.ok(&again[0]);
     assert!(h.engine.state().outbox.is_empty());
     assert_eq!(h.engine.state().abandoned_requests, 1);
-}
-
-#[test]
-fn a_garbled_success_is_dead_lettered() {
-    let mut h = Harness::new();
-    let req = h.open(1, 7).remove(0);
-    h.reply(&req, 200, None, "<html>proxy</html>".into());
-    assert_eq!(h.engine.state().dead.entries.len(), 1);
-    assert!(h.engine.state().dead.entries[0]
-        .reason
-        .contains("could not be read"));
 }
 
 #[test]

@@ -338,8 +338,7 @@ impl Sim {
                 .map_or(0, Vec::len);
             return serde_json::to_string(&BatchAck {
                 accepted: n as u32,
-                duplicates: 0,
-                conflicts: vec![],
+                ..BatchAck::default()
             })
             .unwrap();
         }

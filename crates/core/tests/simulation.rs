@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use common::pr;
 use reviewtime_core::dead_letter::DeadPayload;
 use reviewtime_core::protocol::{
-    ActivityBatch, ActivityKind, BatchAck, Conflict, PrTab, ReviewVerdict, SessionAck,
-    SessionRecord,
+    Activity, ActivityBatch, ActivityKind, BatchAck, Conflict, PrTab, Rejected, ReviewVerdict,
+    SessionAck, SessionRecord,
 };
 use reviewtime_core::rng::{Rng, SplitMix64};
 use reviewtime_core::{Effect, Engine, Event, HttpResult, IdleState, Request, State};
@@ -23,15 +23,46 @@ struct FakeServer {
     sessions: HashMap<String, SessionRecord>,
     activities: HashMap<String, String>,
     conflicts: u64,
+    /// Answers a batch holding a bad item with a 400 for the whole batch
+    /// (as servers before per-item results did), instead of per item.
+    old: bool,
+}
+
+/// An item this server refuses for what it holds (a path it will not store).
+fn is_bad(a: &Activity) -> bool {
+    matches!(&a.kind, ActivityKind::FileViewed { path: Some(p) } if p.starts_with("bad/"))
 }
 
 impl FakeServer {
+    /// The status and body it answers `req` with.
+    fn answer(&mut self, req: &Request) -> (u16, String) {
+        if self.old && req.path.ends_with("/batch") {
+            let batch: ActivityBatch =
+                serde_json::from_str(&req.body).expect("client sends valid batches");
+            if batch.activities.iter().any(is_bad) {
+                return (
+                    400,
+                    r#"{"code":"bad_request","message":"path refused"}"#.into(),
+                );
+            }
+        }
+        (200, self.apply(req))
+    }
+
     fn apply(&mut self, req: &Request) -> String {
         if req.path.ends_with("/batch") {
             let batch: ActivityBatch =
                 serde_json::from_str(&req.body).expect("client sends valid batches");
             let mut ack = BatchAck::default();
             for a in batch.activities {
+                if is_bad(&a) {
+                    ack.rejected.push(Rejected {
+                        id: a.id,
+                        code: "field_invalid".into(),
+                        reason: "path refused".into(),
+                    });
+                    continue;
+                }
                 let body = serde_json::to_string(&a).expect("encode");
                 match self.activities.get(&a.id) {
                     None => {
@@ -72,7 +103,10 @@ impl FakeServer {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Profile {
-    /// Only faults that must never dead-letter: network, offline, timeouts, 5xx, 429, 401, 413 splits, kills, duplicates.
+    /// Only faults that must never dead-letter a good item: network,
+    /// offline, timeouts, 5xx, 429/503 holds, 401, 413 splits, web pages and
+    /// redirects where the API should be, clock jumps, kills, duplicates, and
+    /// a server that refuses bad items (per item, or a whole batch for an old one).
     Transient,
     /// Everything, including 400s and garbled answers, with a small dead-letter cap.
     Hostile,
@@ -94,6 +128,10 @@ struct Sim {
     evicted: HashSet<String>,
     tabs: [i64; 4],
     events: u64,
+    /// Bad items created (the server refuses them).
+    bad: HashSet<String>,
+    /// The latest hold the engine persisted: no request before it.
+    held_until: i64,
 }
 
 impl Sim {
@@ -125,7 +163,10 @@ impl Sim {
             evicted: HashSet::new(),
             tabs: [1, 2, 3, 4],
             events: 0,
+            bad: HashSet::new(),
+            held_until: i64::MIN,
         };
+        sim.server.old = seed % 4 < 2;
         sim.handle(Event::SignedIn);
         sim
     }
@@ -148,10 +189,13 @@ impl Sim {
         let mut ids = HashSet::new();
         for e in &self.engine.state().dead.entries {
             match &e.payload {
-                DeadPayload::Activities { items } => ids.extend(items.iter().map(|a| a.id.clone())),
+                DeadPayload::Activities { items, .. } => {
+                    ids.extend(items.iter().map(|a| a.id.clone()))
+                }
                 DeadPayload::Session { record } => {
                     ids.insert(record.id.clone());
                 }
+                DeadPayload::Conflict { .. } => panic!("the fake server never diverges"),
                 DeadPayload::Unreadable { .. } => panic!("the core never reads storage"),
             }
         }
@@ -171,34 +215,62 @@ impl Sim {
     fn handle(&mut self, event: Event) {
         self.events += 1;
         let is_response = matches!(event, Event::Response { .. });
+        // Answers that say nothing of the items: no attempt is used.
         let offline_result = matches!(
-            event,
+            &event,
             Event::Response {
-                result: HttpResult::Offline | HttpResult::NetworkError { .. },
+                result: HttpResult::Offline
+                    | HttpResult::NetworkError { .. }
+                    | HttpResult::Redirected,
                 ..
             }
+        ) || matches!(
+            &event,
+            Event::Response {
+                result: HttpResult::Reply { body, .. },
+                ..
+            } if body.starts_with("<!DOCTYPE")
         );
         let before_outbox = self.outbox_ids();
         let before_dead = self.dead_ids();
         let before_attempts = self.attempts();
+        let before_evicted = self.engine.state().dead.evicted_items;
         self.engine.handle(event, self.now);
+        let evicted_now = self.engine.state().dead.evicted_items - before_evicted;
         let after_dead = self.dead_ids();
         // The simulated user never retries or discards, so whatever leaves the queue was evicted.
         self.evicted
             .extend(before_dead.difference(&after_dead).cloned());
         if is_response {
             let after_outbox = self.outbox_ids();
+            let mut gone = 0;
             for id in before_outbox.difference(&after_outbox) {
-                if !after_dead.contains(id) && !before_dead.contains(id) {
+                if after_dead.contains(id) || before_dead.contains(id) {
+                    continue;
+                }
+                if self.server.activities.contains_key(id) {
                     self.acked.insert(id.clone());
+                } else {
+                    // Dead-lettered and evicted within this one event.
+                    gone += 1;
+                    self.evicted.insert(id.clone());
                 }
             }
+            assert!(
+                gone <= evicted_now,
+                "{gone} items left the queue unaccounted"
+            );
         }
         if offline_result {
             assert_eq!(
                 self.attempts(),
                 before_attempts,
-                "offline consumed attempts"
+                "offline, unreachable or not-the-API consumed attempts"
+            );
+            assert_eq!(
+                after_dead.len(),
+                before_dead.len(),
+                "offline, unreachable or not-the-API dead-lettered"
             );
         }
         while let Some(effect) = self.engine.poll_effect() {
@@ -206,8 +278,18 @@ impl Sim {
                 Effect::Persist => {
                     self.persisted = self.engine.state().to_json();
                     let st = self.engine.state();
+                    if let Some(h) = &st.hold {
+                        self.held_until = self.held_until.max(h.until);
+                    }
                     self.created
                         .extend(st.outbox.activities().iter().map(|a| a.activity.id.clone()));
+                    self.bad.extend(
+                        st.outbox
+                            .activities()
+                            .iter()
+                            .filter(|a| is_bad(&a.activity))
+                            .map(|a| a.activity.id.clone()),
+                    );
                     for p in st.outbox.sessions() {
                         if p.record.ended_at.is_some() {
                             self.ended_sessions.insert(p.record.id.clone());
@@ -227,6 +309,13 @@ impl Sim {
                     }
                 }
                 Effect::Send(r) => {
+                    assert!(
+                        self.now >= self.held_until,
+                        "a request at {} while the server asked to wait until {} (hold now {:?})",
+                        self.now,
+                        self.held_until,
+                        self.engine.state().hold
+                    );
                     // A second request may only go once the first is presumed lost.
                     let st = self.engine.state();
                     assert_eq!(
@@ -288,14 +377,19 @@ impl Sim {
                 }
                 HttpResult::Timeout
             }
-            16..=23 => reply(503, None, "upstream down"),
+            16..=21 => reply(503, None, "upstream down"),
+            22..=23 => reply(
+                200,
+                None,
+                "<!DOCTYPE html><html><body>Sign in to the Wi-Fi</body></html>",
+            ),
             24..=27 => {
-                let after = if self.chance(50) {
-                    format!("{}", self.rng.up_to(90))
-                } else {
-                    "Thu, 01 Jan 2099 00:00:00 GMT".into()
+                let after = match self.rng.up_to(3) {
+                    0 | 1 => format!("{}", self.rng.up_to(90)),
+                    2 => "Thu, 01 Jan 2099 00:00:00 GMT".into(),
+                    _ => "Sunday, 06-Nov-94 08:49:37 GMT".into(),
                 };
-                reply(429, Some(after), "")
+                reply([429, 503][self.rng.up_to(1) as usize], Some(after), "")
             }
             28..=29 => {
                 self.signed_out_until = Some(self.now + 60_000);
@@ -309,15 +403,16 @@ impl Sim {
             33..=34 if hostile => reply(400, None, r#"{"code":"bad_request","message":"nope"}"#),
             35..=36 if hostile => {
                 self.server.apply(&r);
-                reply(200, None, "<html>garbled")
+                reply(200, None, r#"{"garbled":true}"#)
             }
+            35..=36 => HttpResult::Redirected,
             37..=40 => {
                 self.server.apply(&r); // duplicate delivery
                 reply(200, None, &self.server.apply(&r))
             }
             _ => {
-                let body = self.server.apply(&r);
-                reply(200, None, &body)
+                let (status, body) = self.server.answer(&r);
+                reply(status, None, &body)
             }
         };
         self.handle(Event::Response {
@@ -355,6 +450,9 @@ impl Sim {
                     1 => ActivityKind::ReviewSubmitted {
                         verdict: ReviewVerdict::Approve,
                     },
+                    2 if self.chance(10) => ActivityKind::FileViewed {
+                        path: Some(format!("bad/f{}.rs", self.rng.up_to(50))),
+                    },
                     2 => ActivityKind::FileViewed {
                         path: Some(format!("src/f{}.rs", self.rng.up_to(50))),
                     },
@@ -386,7 +484,13 @@ impl Sim {
             39..=40 => self.handle(Event::WindowFocus { tab: Some(tab) }),
             41..=43 => self.handle(Event::UserInput { tab }),
             44..=69 => self.deliver(),
-            70..=72 => self.kill(),
+            70..=71 => self.kill(),
+            72 => {
+                // The clock jumps back (up to two hours): nothing may wait for it.
+                self.now -= self.rng.up_to(7_200_000) as i64;
+                self.held_until = i64::MIN;
+                self.handle(Event::Tick);
+            }
             73..=75 => self.handle(Event::Alarm),
             76..=77 => self.handle(Event::Online),
             _ => {
@@ -479,12 +583,31 @@ impl Sim {
                 ),
             }
         }
-        if self.profile == Profile::Transient {
+        for id in &self.bad {
             assert!(
-                st.dead.entries.is_empty(),
-                "transient faults dead-lettered: {:?}",
-                st.dead.entries.front().map(|e| &e.reason)
+                !self.server.activities.contains_key(id),
+                "{id}: a refused item on the server"
             );
+        }
+        if self.profile == Profile::Transient {
+            // Only what the server refuses is dead-lettered, each alone.
+            for e in &st.dead.entries {
+                match &e.payload {
+                    DeadPayload::Activities { items, .. } => assert!(
+                        items.len() == 1 && self.bad.contains(&items[0].id),
+                        "transient faults dead-lettered good items: {}",
+                        e.reason
+                    ),
+                    _ => panic!("transient faults dead-lettered: {}", e.reason),
+                }
+            }
+            let dead = self.dead_ids();
+            for id in &self.bad {
+                assert!(
+                    dead.contains(id) || self.evicted.contains(id),
+                    "{id}: a refused item lost"
+                );
+            }
         }
     }
 }

@@ -365,9 +365,9 @@ fn salvage(raw: &str, now: UnixMillis) -> Vec<DeadLetter> {
             .map(|a| a.activity)
             .collect();
         for chunk in acts.chunks(reviewtime_core::protocol::routes::MAX_BATCH_ITEMS) {
-            found.push(entry(DeadPayload::Activities {
-                items: chunk.to_vec(),
-            }));
+            found.push(entry(DeadPayload::activities(
+                chunk.iter().map(|a| (a.clone(), None)).collect(),
+            )));
         }
     }
     if let Some(dead) = parts
