@@ -1,10 +1,7 @@
 // Extension benchmarks: the real release build in headless Chromium against
 // the real release server on 127.0.0.1. Prints one JSON line per measurement.
 //   node bench/extension.mjs
-import { gzipSync } from 'node:zlib';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { api, cleanup, dist, engineState, extensionPage, launchExtension, pair, parsePairing, send, startFaultProxy, startGitHubLike, startServer, stopServiceWorker, tracking, until } from '../tests/e2e/lib.mjs';
+import { api, cleanup, engineState, extensionPage, launchExtension, pair, parsePairing, send, startFaultProxy, startGitHubLike, startServer, tracking, until } from '../tests/e2e/lib.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const stats = (xs) => {
@@ -39,32 +36,7 @@ async function openPr(n = 1) {
 }
 
 try {
-  // 1. End-sync latency: tab close -> the server has the session Completed.
-  const latencies = [];
-  for (let i = 0; i < 50; i++) {
-    const page = await openPr(1 + (i % 5));
-    await page.click('#comment');
-    await sleep(200);
-    const closed = performance.now();
-    await page.close();
-    await until(async () => (await count('/api/v1/sessions?status=completed&limit=1')) === i + 1, 5000, 2);
-    latencies.push(performance.now() - closed);
-  }
-  emit('end_sync_latency_ms', stats(latencies));
-
-  // 2. Worker wake-up: stopped -> a message answered by Rust.
-  const wakes = [];
-  for (let i = 0; i < 30; i++) {
-    await stopServiceWorker(browser.context);
-    const t = performance.now();
-    const answer = await send(ctl, { type: 'status' });
-    if (!answer.ok) throw new Error(answer.error);
-    wakes.push(performance.now() - t);
-  }
-  emit('worker_wake_ms', stats(wakes));
-  const wasm = readFileSync(path.join(dist, 'wasm/reviewtime_ext_bg.wasm'));
-  emit('wasm_size_bytes', { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length });
-
+  // End-sync latency, wake-up and size: bench/floor.mjs and bench/size.mjs (beside their floors).
   // Popup open time: first contentful paint of popup.html.
   const paints = [];
   for (let i = 0; i < 20; i++) {
@@ -111,7 +83,7 @@ try {
   const drained = performance.now() - burstStart;
   writes = await ctl.evaluate(() => globalThis.__writes);
   const burstReqs = proxy.seen.slice(before).filter((r) => r.path === '/api/v1/activities/batch').length;
-  emit('burst', { activities: 10000, stored: (await count('/api/v1/activities?limit=1')) - baseActs, produce_ms: Math.round(produced), drain_after_burst_ms: Math.round(drained - produced), batch_requests: burstReqs, requests_total: proxy.seen.length - before, storage_writes_per_activity: +(writes / 10000).toFixed(2) });
+  emit('burst', { activities: 10000, stored: (await count('/api/v1/activities?limit=1')) - baseActs, produce_ms: Math.round(produced), drain_after_burst_ms: Math.round(drained - produced), batch_requests: burstReqs, requests_total: proxy.seen.length - before, requests_per_activity: +((proxy.seen.length - before) / 10000).toFixed(4), storage_writes_per_activity: +(writes / 10000).toFixed(2) });
   for (const t of tabs) await t.close();
   await until(async () => (await engineState(ctl)).outbox.sessions.length === 0, 30000);
 

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Runs every benchmark and writes BENCHMARKS.md (not part of the test command).
-#   scripts/bench.sh            all seven measurements (about 12 minutes)
-#   scripts/bench.sh server     only #6: server ingest and session updates on SQLite, and on
-#                               PostgreSQL with one and two instances (about 2 minutes); rewrites
-#                               only that section of BENCHMARKS.md
+# Runs the benchmarks and writes BENCHMARKS.md (not part of the test command).
+#   scripts/bench.sh            the whole set in one go (about 15 minutes): builds the release
+#                               server and extension; the .wasm's size and parts (tracked in
+#                               bench/size-history.json); core throughput, native and wasm; server
+#                               ingest; ReviewTime beside generated floor extensions, alternated
+#                               round by round (worker wake, tab close, page shown, idle popup:
+#                               bench/floor.mjs); commit cost as the queue grows and requests per
+#                               activity (bench/commit.mjs); burst, outage, idle (bench/extension.mjs).
+#                               BENCHMARKS.md also shows the last `memory` run and the last soak.
+#   scripts/bench.sh server     only the server ingest on SQLite, and on PostgreSQL with one and two
+#                               instances (about 2 minutes); rewrites only that section of BENCHMARKS.md
 #   scripts/bench.sh memory     only the server's resident memory: one long-lived release server
 #                               under steady load for 30 minutes (MEMORY_MINUTES), RSS from /proc;
 #                               keeps the figures in bench/memory-run.json, which BENCHMARKS.md shows
@@ -104,21 +110,50 @@ if [ "$part" = server ]; then
   exit 0
 fi
 
-echo "[bench] building release server, extension and examples"
+# Each step's wall time goes into the record: the whole run must fit in 20 minutes.
+run_started=$(date +%s)
+step_started=$run_started
+step() {
+  local now; now=$(date +%s)
+  [ -n "${step_name:-}" ] && echo "{\"measure\":\"bench_step\",\"step\":\"$step_name\",\"seconds\":$((now - step_started))}" >> "$out"
+  step_name=$1; step_started=$now
+  echo "[bench] $1"
+}
+
+step "build: release server, core examples, release extension"
 cargo build --quiet --release -p reviewtime-server -p reviewtime-core --bins --examples
 ./build.sh >/dev/null
+# The benchmarks load a copy of dist/, so a rebuild by someone else during the run cannot pull it away.
+bench_dist=$(mktemp -d "$PWD/.scratch/bench-dist.XXXXXX")
+scratch_dirs+=("$bench_dist")
+cp -r dist/. "$bench_dist"
+export REVIEWTIME_DIST=$bench_dist REVIEWTIME_SERVER_BIN="$rel/reviewtime-server"
+echo "{\"measure\":\"run_info\",\"commit\":\"$(git rev-parse --short HEAD)\",\"dirty\":$([ -z "$(git status --porcelain -- src crates extension manifest.json Cargo.toml Cargo.lock)" ] && echo false || echo true),\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$out"
 
-echo "[bench] 7. core throughput (native)"
+step "size: the release .wasm, its largest parts, the change since the last run"
+node bench/size.mjs "$bench_dist/wasm/reviewtime_ext_bg.wasm" \
+  "${CARGO_TARGET_DIR:-$PWD/target}/wasm32-unknown-unknown/release/reviewtime_ext.wasm" bench/size-history.json | tee -a "$out"
+
+step "core throughput (native)"
 cargo run --quiet --release -p reviewtime-core --example throughput -- 200000 | tee -a "$out"
 
-echo "[bench] 7. core throughput (wasm, in Chromium)"
+step "core throughput (wasm, in Chromium)"
 REVIEWTIME_BENCH_EVENTS=200000 wasm-pack test --release --headless --chrome . --test throughput -- --nocapture 2>&1 \
   | grep -o '{"measure":"core_wasm"[^}]*}' | tee -a "$out"
 
+step "server ingest: SQLite, PostgreSQL, one and two instances"
 server_bench
 
-echo "[bench] 1-5. extension: end-sync latency, wake-up, burst, outage, idle (about 6 minutes)"
-REVIEWTIME_SERVER_BIN="$rel/reviewtime-server" node bench/extension.mjs | tee -a "$out"
+step "beside the floor: tab close, page shown, worker wake, idle popup (alternated round by round)"
+ROUNDS=${ROUNDS:-40} node bench/floor.mjs | tee -a "$out"
 
+step "cost as work grows: commit time and bytes per event with 0, 1,000, 10,000 queued; bursts of 3 and 100"
+node bench/commit.mjs | tee -a "$out"
+
+step "extension: popup paint, burst of 10,000, outage, idle (about 5 minutes)"
+node bench/extension.mjs | tee -a "$out"
+
+step "report"
+echo "{\"measure\":\"bench_total\",\"seconds\":$(( $(date +%s) - run_started ))}" >> "$out"
 node bench/report.mjs "$out" > BENCHMARKS.md
-echo "[bench] wrote BENCHMARKS.md"
+echo "[bench] wrote BENCHMARKS.md in $(( $(date +%s) - run_started )) s"
