@@ -14,14 +14,14 @@ const dur = (s) => (s >= 3600 ? `${Math.floor(s / 3600)}h ${Math.floor((s % 3600
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 const at = (ms) => (ms ? ` at ${clock(ms)}` : ' soon');
-const sentence = (text) => (text ? `${text[0].toUpperCase()}${text.slice(1)}${/[.!?)]$/.test(text) ? '' : '.'}` : '');
+const sentence = (text) => (text ? `${text[0].toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? '' : '.'}` : '');
 
 /** The sync state in words: [class, mark, headline, what it means and what to do]. */
 function describe(st) {
   const waiting = `${plural(st.waiting, 'item')} waiting`;
   if (st.dead_letters > 0 && (st.state === 'all_synced' || st.state === 'syncing')) {
     const conflicts = st.conflicts ? ` ${st.conflicts === 1 ? 'One is a conflict' : `${st.conflicts} are conflicts`}: the server holds other content; export each to compare both versions.` : '';
-    return ['dead', '✕', `${plural(st.dead_letters, 'failed sync')} need${st.dead_letters === 1 ? 's' : ''} your attention`, `Each could not be delivered as it was. Retry, discard or export each below.${conflicts}`];
+    return ['dead', '✕', `${plural(st.dead_letters, 'failed sync')} need${st.dead_letters === 1 ? 's' : ''} your attention`, `${st.dead_letters === 1 ? 'It' : 'Each'} could not be delivered as it was. Retry, discard or export ${st.dead_letters === 1 ? 'it' : 'each'} below.${conflicts}`];
   }
   switch (st.state) {
     case 'all_synced': return ['ok', '✓✓', 'All synced', st.last_success_at ? `Last synced ${ago(st.last_success_at)}` : 'Nothing to sync yet'];

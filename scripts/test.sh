@@ -36,24 +36,25 @@ step "in-browser wasm tests (wasm-pack test --headless --chrome)"
 tests/run-wasm.sh
 
 step "end-to-end tests (node --test)"
-# tests/e2e/review-time.test.mjs mostly waits (a one-minute idle limit, a 15 s
-# browser quit), so it runs beside the others; its report follows theirs, and
-# the last line sums both.
+# tests/e2e/review-time.test.mjs and policies.test.mjs mostly wait (a one-minute
+# idle limit, a 15 s browser quit, 20 s of a login page where the API should be,
+# a 5 s Retry-After), so they run one after the other beside the rest; their
+# report follows the others', and the last line sums both.
 mkdir -p .scratch
-slow=tests/e2e/review-time.test.mjs
-node --test --test-concurrency=1 "$slow" > .scratch/e2e-review-time.log 2>&1 &
+slow="tests/e2e/review-time.test.mjs tests/e2e/policies.test.mjs"
+node --test --test-concurrency=1 $slow > .scratch/e2e-slow.log 2>&1 &
 slow_pid=$!
-rest=$(ls tests/e2e/*.test.mjs | grep -vx "$slow")
+rest=$(ls tests/e2e/*.test.mjs | grep -vxF -e tests/e2e/review-time.test.mjs -e tests/e2e/policies.test.mjs)
 set +e
 node --test --test-concurrency=1 $rest 2>&1 | tee .scratch/e2e-main.log
 main_rc=${PIPESTATUS[0]}
 wait "$slow_pid"
 slow_rc=$?
 set -e
-printf '\n=== end-to-end tests: %s (run beside the others)\n' "$slow"
-cat .scratch/e2e-review-time.log
+printf '\n=== end-to-end tests run beside the others: %s\n' "$slow"
+cat .scratch/e2e-slow.log
 count() { local n; n=$(sed -n "s/^# $1 \([0-9]*\)$/\1/p" "$2" | tail -1); echo "${n:-0}"; }
-passed=$(( $(count pass .scratch/e2e-main.log) + $(count pass .scratch/e2e-review-time.log) ))
-failed=$(( $(count fail .scratch/e2e-main.log) + $(count fail .scratch/e2e-review-time.log) ))
+passed=$(( $(count pass .scratch/e2e-main.log) + $(count pass .scratch/e2e-slow.log) ))
+failed=$(( $(count fail .scratch/e2e-main.log) + $(count fail .scratch/e2e-slow.log) ))
 echo "end-to-end: $passed passed, $failed failed"
 [ "$main_rc" = 0 ] && [ "$slow_rc" = 0 ] && [ "$failed" = 0 ]

@@ -42,20 +42,20 @@ test('429 with Retry-After is honoured', async (t) => {
   assert.equal((await env.state()).dead.entries.length, 0);
 });
 
-test('400 dead-letters exactly the rejected batch, with its status and reason; the rest goes on', async (t) => {
+test('400 on a single action dead-letters exactly it, with its status and reason; the rest goes on', async (t) => {
   const env = await setup(t);
   env.proxy.fail(400, 1, {}, '/api/v1/activities/batch');
-  await review(env.context, { comments: 2, leave: 'navigate' });
+  await review(env.context, { comments: 1, leave: 'navigate' });
   await until(async () => (await env.sessions()).some((s) => s.ended_at));
   const st = await until(async () => { const s = await env.state(); return s.dead.entries.length === 1 && s; });
   const dead = st.dead.entries[0];
   assert.equal(dead.status, 400);
   assert.match(dead.reason, /injected 400/);
-  assert.equal(dead.payload.activities.items.length, 2);
+  assert.equal(dead.payload.activities.items.length, 1);
   assert.equal((await env.activities()).length, 0);
   // Retried once the server is fixed, it lands.
   await send(env.ctl, { type: 'retry_dead', id: dead.id });
-  await until(async () => (await env.activities()).length === 2);
+  await until(async () => (await env.activities()).length === 1);
   assert.equal((await env.state()).dead.entries.length, 0);
 });
 
@@ -88,7 +88,7 @@ test('server down for a while, then up: everything arrives, no attempts burned',
   const env = await setup(t);
   await env.proxy.down();
   await review(env.context, { comments: 2 });
-  await until(async () => (await send(env.ctl, { type: 'status' })).status.state === 'offline', 10000);
+  await until(async () => (await send(env.ctl, { type: 'status' })).status.state === 'unreachable', 10000);
   await new Promise((r) => setTimeout(r, 2500));
   assert.deepEqual([...new Set(await env.attempts())], [0], 'unreachable costs no attempts');
   await env.proxy.up();

@@ -228,6 +228,9 @@ function prPageHtml() {
   <button id="review" type="submit">Submit review</button>
 </form>
 <div class="file" data-path="src/lib.rs"><label><input type="checkbox" name="viewed" id="viewed">Viewed</label></div>
+<div class="file" data-path="docs/${'a-very-long-directory-name/'.repeat(24)}notes.md"><label><input type="checkbox" name="viewed" id="viewed-long">Viewed</label></div>
+<div class="file" data-path="src/main.rs"><label><input type="checkbox" name="viewed" id="viewed-main">Viewed</label></div>
+<div class="file" data-path="src/refused.rs"><label><input type="checkbox" name="viewed" id="viewed-refused">Viewed</label></div>
 <script src="/app.js"></script>
 </body></html>`;
 }
@@ -257,7 +260,7 @@ export async function startGitHubLike() {
  */
 export async function startFaultProxy(target) {
   const t = new URL(target);
-  const state = { faults: [], delays: [], seen: [], sockets: new Set(), refusing: false, refused: 0 };
+  const state = { faults: [], delays: [], seen: [], sockets: new Set(), refusing: false, refused: 0, hook: null };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -268,8 +271,16 @@ export async function startFaultProxy(target) {
       const delay = state.delays[0];
       const fault = state.faults[0];
       const isApi = req.url.startsWith('/api/v1/sessions/') || req.url.startsWith('/api/v1/activities/batch');
+      const hooked = isApi && state.hook && state.hook({ method: req.method, path: req.url, body: body.toString() });
+      if (hooked) {
+        seen.status = hooked.status;
+        res.writeHead(hooked.status, hooked.headers || {});
+        res.end(hooked.body || '');
+        return;
+      }
       if (fault && isApi && (!fault.path || req.url.startsWith(fault.path))) {
         if (--fault.times <= 0) state.faults.shift();
+        seen.status = fault.status;
         res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
         res.end(JSON.stringify({ code: 'injected', message: `injected ${fault.status}` }));
         return;
@@ -306,7 +317,9 @@ export async function startFaultProxy(target) {
     fail(status, times = 1, headers = {}, path = null) { state.faults.push({ status, times, headers, path }); },
     /** The server processes the next `times` requests at once but its answer is held `ms`. */
     delay(ms, times = 1, path = null) { state.delays.push({ ms, times, path }); },
-    clearFaults() { state.faults.length = 0; state.delays.length = 0; },
+    clearFaults() { state.faults.length = 0; state.delays.length = 0; state.hook = null; },
+    /** Answers API requests itself while `fn({ method, path, body })` returns `{ status, headers, body }` (null: forward). */
+    answer(fn) { state.hook = fn; },
     async down() {
       for (const s of state.sockets) s.destroy();
       await new Promise((resolve) => server.close(resolve));
@@ -402,3 +415,17 @@ export async function reviewPr(context, site, { close = true, comments = 1, leav
   return page;
 }
 
+
+/** The extension's popup, sized as Chrome shows it, once it has drawn its first status. */
+export async function openPopup(env) {
+  const popup = await extensionPage(env.context, env.browser.extensionId, 'popup.html');
+  await popup.setViewportSize({ width: 360, height: 520 });
+  await popup.waitForFunction(() => document.getElementById('words').textContent !== 'Loading…');
+  return popup;
+}
+
+/** A screenshot of the popup in test-output/popup-<name>.png. */
+export async function popupShot(popup, name) {
+  mkdirSync(outputDir, { recursive: true });
+  await popup.screenshot({ path: path.join(outputDir, `popup-${name}.png`), fullPage: true });
+}

@@ -4,22 +4,15 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { extensionPage, outputDir, reviewPr, send, setupEnv, startGitHubLike, until } from './lib.mjs';
+import { openPopup, outputDir, popupShot, reviewPr, send, setupEnv, startGitHubLike, until } from './lib.mjs';
 
 let site;
 before(async () => { site = await startGitHubLike(); mkdirSync(outputDir, { recursive: true }); });
 after(async () => { await site?.stop(); });
 
-async function openPopup(env) {
-  const popup = await extensionPage(env.context, env.browser.extensionId, 'popup.html');
-  await popup.setViewportSize({ width: 360, height: 520 });
-  await popup.waitForFunction(() => document.getElementById('words').textContent !== 'Loading…');
-  return popup;
-}
-
 const words = (popup) => popup.textContent('#words');
 const badge = (env) => env.ctl.evaluate(() => chrome.action.getBadgeText({}));
-const shot = (popup, name) => popup.screenshot({ path: path.join(outputDir, `popup-${name}.png`), fullPage: true });
+const shot = popupShot;
 
 test('all synced, then offline, then back: the popup says so and updates live', async (t) => {
   const env = await setupEnv(t, site);
@@ -33,8 +26,9 @@ test('all synced, then offline, then back: the popup says so and updates live', 
 
   await env.proxy.down();
   await reviewPr(env.context, site, { comments: 2, leave: 'navigate' });
-  await until(async () => /^No internet — \d+ items? waiting$/.test(await words(popup)), 15000);
-  await shot(popup, 'offline');
+  await until(async () => /^Cannot reach the server — \d+ items? waiting$/.test(await words(popup)), 15000);
+  assert.match(await popup.textContent('#hint'), /Cannot reach the server: http:\/\/127\.0\.0\.1:\d+ \(.*\)\. Trying again at \d\d:\d\d:\d\d; nothing is lost\./);
+  await shot(popup, 'unreachable');
   await env.proxy.up();
   await popup.click('#syncNow');
   await until(async () => /^All synced$/.test(await words(popup)), 15000);
@@ -45,7 +39,8 @@ test('signed out: says so, offers sign-in, badge shows a distinct mark', async (
   env.proxy.fail(401, 1);
   await reviewPr(env.context, site, { leave: 'navigate' });
   const popup = await openPopup(env);
-  await until(async () => (await words(popup)) === 'Session expired — sign in again');
+  await until(async () => (await words(popup)) === 'The server refused the token (HTTP 401) — sending is paused');
+  assert.match(await popup.textContent('#hint'), /checked again at \d\d:\d\d:\d\d, or now with Sync now/);
   assert.equal(await popup.isVisible('#signIn'), true);
   assert.equal(await popup.getAttribute('#signIn', 'type'), 'button');
   await until(async () => (await badge(env)) === '!');
@@ -54,7 +49,7 @@ test('signed out: says so, offers sign-in, badge shows a distinct mark', async (
 
 test('failing with retries: says when it retries', async (t) => {
   const env = await setupEnv(t, site);
-  env.proxy.fail(503, 1000);
+  env.proxy.fail(500, 1000);
   await reviewPr(env.context, site, { leave: 'navigate' });
   const popup = await openPopup(env);
   await until(async () => /^Server error, retrying at \d\d:\d\d:\d\d$/.test(await words(popup)), 15000);
@@ -63,18 +58,18 @@ test('failing with retries: says when it retries', async (t) => {
   env.proxy.clearFaults();
 });
 
-test('dead letters from a 400: listed with what, when, status and reason; retry, discard, export; badge counts them', async (t) => {
+test('dead letters from a 400: listed in a reviewer\'s words with when, status and reason; retry, discard, export; badge counts them', async (t) => {
   const env = await setupEnv(t, site);
   env.proxy.fail(400, 2, {}, '/api/v1/activities/batch');
-  await reviewPr(env.context, site, { comments: 2, leave: 'navigate' });
+  await reviewPr(env.context, site, { comments: 1, leave: 'navigate' });
   await until(async () => (await env.state()).dead.entries.length === 1, 15000);
   await reviewPr(env.context, site, { comments: 1, leave: 'navigate' });
   await until(async () => (await env.state()).dead.entries.length === 2, 15000);
   const popup = await openPopup(env);
   await popup.waitForSelector('#deadList li:nth-child(2)');
   const items = await popup.locator('#deadList li').allTextContents();
-  assert.match(items[0], /Batch of 2 activities.*HTTP 400.*injected 400/s);
-  assert.match(items[1], /Batch of 1 activity.*HTTP 400/s);
+  assert.match(items[0], /^Comment on octo\/widgets#1, \d{1,2}:\d\d.*HTTP 400.*injected 400/s);
+  assert.match(items[1], /^Comment on octo\/widgets#1, \d{1,2}:\d\d.*HTTP 400/s);
   assert.equal(await badge(env), '2');
   assert.equal(await words(popup), '2 failed syncs need your attention');
   await shot(popup, 'dead-letters');
@@ -87,7 +82,7 @@ test('dead letters from a 400: listed with what, when, status and reason; retry,
 
   // Retry the first now that the server accepts it: it lands and leaves the list.
   await popup.click('#deadList li:nth-child(1) button:text("Retry")');
-  await until(async () => (await env.activities()).length === 2, 15000);
+  await until(async () => (await env.activities()).length === 1, 15000);
   await until(async () => (await popup.locator('#deadList li').count()) === 1);
   assert.equal(await badge(env), '1');
 
