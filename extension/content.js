@@ -92,7 +92,11 @@
     const key = lastKey;
     clearTimeout(reportTimer);
     return send({ type: 'page', url: location.href, visible: document.visibilityState === 'visible', focused: document.hasFocus() }).then((answer) => {
-      if (answer && answer.ok) reportTry = 0;
+      // A PR page the worker says it does not track may have raced an older
+      // event of its tab (a navigation the worker handled late): asked again,
+      // twice, it settles; a page the worker never tracks costs two messages.
+      const racedAway = answer && answer.ok && !answer.tracked && /\/pull\/\d+/.test(location.pathname) && reportTry < 2;
+      if (answer && answer.ok && !racedAway) reportTry = 0;
       else if (reportTry < 8 && pageKey() === key) reportTimer = setTimeout(report, Math.min(250 * 2 ** reportTry++, 8000));
       return answer;
     });

@@ -323,6 +323,19 @@ pub async fn idle_state() -> Result<reviewtime_core::IdleState, ShellError> {
     })
 }
 
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = get, catch)]
+    fn tabs_get(tab_id: f64) -> Result<JsValue, JsValue>;
+}
+
+/// The URL `tab_id` shows now (`None` when the tab is gone or shows nothing
+/// Chrome lets the extension read).
+pub async fn tab_url(tab_id: i64) -> Option<String> {
+    let tab = crate::chrome::settle(tabs_get(tab_id as f64)).await.ok()?;
+    js_sys::Reflect::get(&tab, &"url".into()).ok()?.as_string()
+}
+
 /// The active tab of the focused window; `None` when no Chrome window has focus.
 pub async fn front_tab() -> Result<Option<i64>, ShellError> {
     let window = crate::chrome::settle(windows_get_last_focused(&js_sys::Object::new().into()))

@@ -146,7 +146,12 @@ async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
             let left = dropbox::take(tab_id, true).await;
             let mut events = left.events(tab_id, &settings);
             dropped = left.keys;
-            // Leaving PR pages ends the session; a PR page reports itself from its content script.
+            // Leaving PR pages ends the session; a PR page reports itself from its
+            // content script. The URL is read again now, as the last step before the
+            // events are submitted: the event may have waited (a worker starting,
+            // the drop box) while the tab went on to a PR page that has already
+            // reported itself, and a stale "not a PR" must not end its session.
+            let url = chrome::tab_url(tab_id).await.unwrap_or(url);
             events.extend(match parse_pr_url(&url, &settings.tracked_hosts) {
                 None => vec![Event::Shows {
                     tab: tab_id,
