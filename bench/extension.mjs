@@ -105,7 +105,7 @@ try {
 
   // 5b. Idle: nothing waiting, no tabs: requests over two alarm periods.
   await sleep(3000); // the closed tab's session end goes out first
-  await until(async () => { const s = await engineState(ctl); return s.outbox.sessions.length + s.outbox.activities.length === 0 && Object.keys(s.tabs).length === 0; }, 30000);
+  await until(async () => { const s = await engineState(ctl); return s.outbox.sessions.length + s.outbox.activities.length === 0 && Object.keys((s.reviews ?? s).tabs ?? {}).length === 0; }, 30000);
   const idleFrom = proxy.seen.length;
   await sleep(125000);
   const idleReqs = proxy.seen.slice(idleFrom);

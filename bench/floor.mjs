@@ -272,19 +272,25 @@ try {
     await until(async () => (await tracking(page)) === 'tracking', 15000, 5);
     const started = await until(() => rtProxy.seen.slice(from).find(sessionPut(pr, false)), 10000, 1);
     const clock = await clockOffset(page);
-    // "Shown": the first contentful paint, in Chrome's clock, brought to ours.
-    const paint = await page.evaluate(() => new Promise((resolve) => {
+    // "Shown": the page's DOMContentLoaded (parsed, ready to show; the content script runs at
+    // document_idle, never before it), in Chrome's clock brought to ours. Its first contentful
+    // paint is recorded beside: headless Chromium sometimes paints only after the server has the session.
+    const marks = await page.evaluate(() => new Promise((resolve) => {
+      const nav = performance.getEntriesByType('navigation')[0];
+      const dcl = performance.timeOrigin + nav.domContentLoadedEventStart;
       const seen = performance.getEntriesByName('first-contentful-paint')[0];
-      if (seen) return resolve(performance.timeOrigin + seen.startTime);
-      new PerformanceObserver((l) => resolve(performance.timeOrigin + l.getEntries()[0].startTime)).observe({ type: 'paint', buffered: true });
+      if (seen) return resolve({ dcl, paint: performance.timeOrigin + seen.startTime });
+      new PerformanceObserver((l) => resolve({ dcl, paint: performance.timeOrigin + l.getEntries()[0].startTime })).observe({ type: 'paint', buffered: true });
     }));
-    const shownAt = paint - clock.offset - performance.timeOrigin;
+    const toOurs = (epoch) => epoch - clock.offset - performance.timeOrigin;
+    const shownAt = toOurs(marks.dcl);
+    const paintAt = toOurs(marks.paint);
     await page.click('#comment');
     await sleep(200);
     const closed = now();
     await page.close();
     const done = await until(() => rtProxy.seen.slice(from).find(sessionPut(pr, true)), 10000, 1);
-    return { shown: started.answered - shownAt, navigation: started.answered - nav, paint: shownAt - nav, close: done.answered - closed, closed, done: done.answered, clock };
+    return { shown: started.answered - shownAt, from_paint: started.answered - paintAt, navigation: started.answered - nav, dcl: shownAt - nav, paint: paintAt - nav, close: done.answered - closed, closed, done: done.answered, clock };
   };
   const rtRound = reviewRound(a, 1000);
   const probeReview = reviewRound(d, 5000);
@@ -337,7 +343,7 @@ try {
   const probeMedian = stats(col(res.probe, 'close')).median;
   const typical = res.probe.filter((x) => x.calls).sort((x, y) => Math.abs(x.close - probeMedian) - Math.abs(y.close - probeMedian))[0];
   emit('tab_close_ms', { reviewtime: stats(col(res.rt, 'close')), floor: stats(col(res.floor, 'close')), probe: stats(col(res.probe, 'close')), probe_phases_median: phaseMedians, probe_rounds_with_phases: probePhases.length, probe_typical: typical && { close_ms: +typical.close.toFixed(1), calls: typical.calls }, rounds: ROUNDS });
-  emit('page_shown_ms', { reviewtime: stats(col(res.rt, 'shown')), from_navigation: stats(col(res.rt, 'navigation')), navigation_to_paint: stats(col(res.rt, 'paint')), clock_error_ms: +Math.max(...res.rt.map((x) => x.clock.rtt / 2)).toFixed(2), rounds: ROUNDS });
+  emit('page_shown_ms', { reviewtime: stats(col(res.rt, 'shown')), from_paint: stats(col(res.rt, 'from_paint')), from_navigation: stats(col(res.rt, 'navigation')), navigation_to_dcl: stats(col(res.rt, 'dcl')), navigation_to_paint: stats(col(res.rt, 'paint')), clock_error_ms: +Math.max(...res.rt.map((x) => x.clock.rtt / 2)).toFixed(2), rounds: ROUNDS });
   log(`tab close p95: ReviewTime ${stats(col(res.rt, 'close')).p95} ms, floor ${stats(col(res.floor, 'close')).p95} ms; page shown p95 ${stats(col(res.rt, 'shown')).p95} ms`);
   // Let ReviewTime's queue empty before its state is copied.
   await sleep(1000);
