@@ -414,6 +414,7 @@ try {
   const lastProbe = contenders[1].probes.at(-1);
   emit('worker_wake_ms', { ...w, rounds: ROUNDS, state_bytes: stateBytes, state_keys: Object.keys(dump).length,
     probe_phases_median: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, med(v.filter((x) => typeof x === 'number'))])),
+    probe_compile_ms: stats(phases.wasm_compile), probe_first_call_ms: stats(phases.init_to_first_read),
     probe_calls_last: lastProbe.calls.map((s) => `${s[0]} ${(s[2] - s[1]).toFixed(1)} ms`) });
   log(`wake median: ReviewTime ${w.reviewtime.median} ms, probe ${w.probe.median}, empty ${w.empty.median}, JS+state ${w.js_state.median}`);
 

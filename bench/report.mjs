@@ -122,7 +122,7 @@ out.push(`| Tab close → the server has the session completed | ${ms(close.revi
 out.push(`| Page shown (DOMContentLoaded) → the server has the session in progress | ${ms(shown.reviewtime)} | the page itself: navigation → DOMContentLoaded ${ms(shown.navigation_to_dcl)}, → first paint ${ms(shown.navigation_to_paint)} | — | p95 < 100 ms | ${verdict(shown.reviewtime?.p95 < 100)} |`);
 out.push(`| An open popup, nothing happening (${popupIdle.window_s ?? '?'} s) | ${popupIdle.pushes_per_s ?? 'n/a'} status pushes/s, ${popupIdle.commits_per_s ?? 'n/a'} commits/s | 0 | — | 0 | ${verdict(popupIdle.pushes === 0 && popupIdle.commits === 0)} |`);
 out.push(`| Commit time of a review action, 10,000 queued vs none | ${commitAt(10000).median_ms} ms vs ${commitAt(0).median_ms} ms (median) | \`chrome.storage.local.set\` of two small keys: ${commitAt(10000).storage_set_floor_ms} ms | ${r2(commitGrowth)}× as the queue grows | flat | ${verdict(commitGrowth <= 1.5)} |`);
-out.push(`| Requests per activity, bursts of 3 / 100 / 10,000 | ${burstOf(3).requests_per_activity ?? 'n/a'} / ${burstOf(100).requests_per_activity ?? 'n/a'} / ${burst.requests_per_activity ?? 'n/a'} | 1 per activity without batching | — | falls with the burst | ${verdict(burstOf(100).requests_per_activity < burstOf(3).requests_per_activity && burst.requests_per_activity < burstOf(100).requests_per_activity)} |`);
+out.push(`| Requests per activity, bursts of 3 / 100 / 10,000 | ${burstOf(3).requests_per_activity ?? 'n/a'} / ${burstOf(100).requests_per_activity ?? 'n/a'} / ${burst.requests_per_activity ?? 'n/a'} | 1 per activity without batching | — | one request for a burst within the flush delay; ≤ 0.011 per activity for large bursts (a batch holds 100) | ${verdict(burstOf(3).requests === 1 && burstOf(100).requests_per_activity <= 0.011 && burst.requests_per_activity <= 0.011)} |`);
 out.push(`| Server RSS, one process, ${memory ? memory.minutes : 30} minutes of steady load | ${memory ? `${memory.warm_kib} KiB after ${memory.warm_s} s warm-up → max ${memory.max_after_warm_kib} KiB, ${memory.last_kib} KiB at the end` : 'not run yet'} | — | ${memory ? `+${(memGrowth * 100).toFixed(1)} %` : 'n/a'} | flat within 10 % | ${memory ? verdict(memGrowth <= 0.1) : 'not run'} |`);
 out.push(`| Release .wasm | ${kib(size.raw)} raw, ${kib(size.gzip)} gzip | ${size.previous ? `previous run (${size.previous.date}, ${size.previous.commit}): ${kib(size.previous.raw)} raw, ${kib(size.previous.gzip)} gzip` : 'no previous run recorded'} | ${size.previous ? `${signed(size.raw - size.previous.raw, ' B')} raw, ${signed(size.gzip - size.previous.gzip, ' B')} gzip` : '—'} | < 150 KB raw, < 60 KB gzip | ${verdict(size.raw < 150000 && size.gzip < 60000)} |`);
 out.push('');
@@ -137,7 +137,7 @@ const phaseRows = [
   ['load_scripts', 'Load and run the scripts', 'sw.js, the wasm-bindgen glue (35 KB), the probe'],
   ['script_to_wasm_request', 'Script running → .wasm requested', 'listeners registered, message delivered, init called'],
   ['wasm_request', 'Read the .wasm from the extension', `${kib(size.raw || 0)} from the package`],
-  ['wasm_compile', 'Compile (\`WebAssembly.compileStreaming\`)', 'V8 validates and compiles; functions may be compiled lazily on first call'],
+  ['wasm_compile', 'Compile (\`WebAssembly.compileStreaming\`)', `at every wake: ${wake.probe_compile_ms ? `${wake.probe_compile_ms.min}–${wake.probe_compile_ms.max} ms over the rounds` : ''}; V8 compiles each function lazily, on its first call`],
   ['wasm_instantiate', 'Instantiate', ''],
   ['init_to_first_read', 'Instantiated → first \`chrome.storage.local.get\`', 'start function, message decoded, and the lazy compilation of every function first called'],
   ['snapshot_reads', 'Load the snapshot (\`chrome.storage.local.get\` calls)', `${ph.storage_calls ?? '?'} chrome calls in all`],
@@ -146,6 +146,8 @@ const phaseRows = [
 ];
 for (const [k, label, note] of phaseRows) out.push(`| ${label} | ${ph[k] ?? 'n/a'} ms | ${note} |`);
 out.push('');
+const phaseSum = phaseRows.reduce((n, [k]) => n + (ph[k] ?? 0), 0);
+out.push(`The medians of the phases add up to ${phaseSum.toFixed(1)} ms, against the probe's median wake of ${wake.probe?.median} ms.`, '');
 out.push(`For comparison, the whole wake of the empty module worker (start, load its one-line script, answer) is ${wake.empty?.median} ms, and of the JS worker that also reads and parses the state ${wake.js_state?.median} ms.`, '');
 
 out.push('### Tab close and page shown', '');
@@ -179,7 +181,7 @@ const serdeShare = (size.crates || []).filter((c) => /^serde/.test(c.crate)).red
 out.push('');
 out.push(`The serde family together (serde, serde_core, serde_json, serde_wasm_bindgen): ${(serdeShare * 100).toFixed(1)} % of the code. Largest functions: ${(size.top_functions || []).map((f) => `\`${f.name}\` ${(f.share * 100).toFixed(1)} %`).join(', ')}.`, '');
 
-out.push('## Kept from earlier runs of this file', '');
+out.push('## Also measured in this run', '');
 out.push('| What | Figure (median, min–max) | Target | |', '|---|---|---|---|');
 out.push(`| Burst: 10,000 activities from 5 tabs over 10 s | ${burst.stored} stored exactly once; ${burst.batch_requests} batch requests (${burst.requests_total} in all); produced in ${burst.produce_ms} ms, drained ${burst.drain_after_burst_ms} ms after; ${burst.storage_writes_per_activity} storage writes per activity | ≤ 110 requests, drain < 5 s | ${verdict(burst.requests_total <= 110 && burst.drain_after_burst_ms < 5000 && burst.stored === 10000)} |`);
 out.push(`| Outage recovery: 1,000 items queued, server down ${outage.outage_s} s | drained ${outage.drain_ms} ms after it came back; ${outage.requests_during_outage} connection attempts during the outage; ${outage.attempts_used} retry attempts used; ${outage.dead_lettered} dead-lettered | < 10 s, nothing dead-lettered | ${verdict(outage.drain_ms < 10000 && outage.dead_lettered === 0)} |`);
@@ -191,7 +193,15 @@ out.push(`| Core throughput, native (${native.events} events × 5 runs) | ${nati
 out.push(`| Core throughput, wasm in Chromium (${wasm.events} events × 5 runs) | ${wasm.median_events_per_sec} events/s (${wasm.min}–${wasm.max}); native/wasm ratio ${(native.median_events_per_sec / wasm.median_events_per_sec).toFixed(2)} | — | |`);
 out.push('');
 out.push(serverSection(), '');
-if (existsSync('bench/NOTES.md')) out.push(readFileSync('bench/NOTES.md', 'utf8').trim(), '');
+// The notes name this run's figures by @KEY@, so that their words and the tables never disagree.
+const noteFigures = {
+  WAKE_RATIO: r2(wakeJs), JS_MEDIAN: wake.js_state?.median, BUDGET: (1.15 * (wake.js_state?.median ?? NaN)).toFixed(1), PROBE_MEDIAN: wake.probe?.median,
+  WASM_KIB: (size.raw / 1024).toFixed(0), P_READ: ph.wasm_request, P_COMPILE: ph.wasm_compile, P_INST: ph.wasm_instantiate, P_FIRST: ph.init_to_first_read,
+  P_DECODE: ph.after_reads_to_answer, P_SCRIPTS: ph.load_scripts, EMPTY_MEDIAN: wake.empty?.median, SERDE: (serdeShare * 100).toFixed(0),
+  CLOSE_P95: r2(closeP95), P_CHROME_EVENT: cph.chrome_event, P_EVENT_TO_SEND: cph.event_to_send,
+  SIZE_KIB: (size.raw / 1024).toFixed(1), SIZE_GZ: (size.gzip / 1024).toFixed(1),
+};
+if (existsSync('bench/NOTES.md')) out.push(readFileSync('bench/NOTES.md', 'utf8').trim().replace(/@([A-Z0-9_]+)@/g, (x, k) => String(noteFigures[k] ?? x)), '');
 if (existsSync('bench/driver-before-after.md')) out.push(readFileSync('bench/driver-before-after.md', 'utf8').trim(), '');
 if (existsSync('bench/soak-summary.md')) out.push(readFileSync('bench/soak-summary.md', 'utf8').trim(), '');
 else out.push('## Soak', '', 'No soak run recorded yet: `scripts/soak.sh` (30 minutes) writes bench/soak-summary.md.', '');
