@@ -3,6 +3,7 @@
 // purpose. For each fault: what the server holds, and what the popup says
 // (a screenshot of each in test-output/popup-<fault>.png).
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { openPopup, popupShot, reviewPr, send, setupEnv, startGitHubLike, until, untilTracking } from './lib.mjs';
 
@@ -163,4 +164,33 @@ test('a 401 that goes away (a proxy, a restored server): Sync now delivers withi
   await delivered(env, 2, 2, 10000);
   assert.equal((await env.state()).dead.entries.length, 0);
   console.log(`401 gone, Sync now: delivered ${took} ms after the click; same pairing link saved again: resumed`);
+});
+
+test('a session the server holds with other content at the same revision is listed as a conflict, with both versions exported', async (t) => {
+  const env = await setupEnv(t, site);
+  // The first session write is answered with what "the server holds": the same
+  // id and revision, started a minute earlier (another browser, a restored backup).
+  let diverged = null;
+  env.proxy.answer(({ method, body }) => {
+    if (method !== 'PUT' || diverged) return null;
+    const sent = JSON.parse(body);
+    diverged = { ...sent, started_at: sent.started_at - 60000, wall_secs: sent.wall_secs + 60 };
+    return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ session: diverged, applied: false }) };
+  });
+  const page = await open(env, 1);
+  const st = await until(async () => { const s = await env.state(); return s.dead.entries.length === 1 && s; }, 15000);
+  const { conflict } = st.dead.entries[0].payload;
+  assert.equal(conflict.stored.started_at, diverged.started_at);
+  assert.equal(conflict.sent.id, diverged.id);
+  assert.notEqual(conflict.sent.started_at, conflict.stored.started_at);
+  const popup = await openPopup(env);
+  await popup.waitForSelector('#deadList li');
+  assert.match(await popup.textContent('#deadList li'), /^Conflict: review of octo\/widgets#1 — the server holds other times/);
+  assert.match(await hint(popup), /One is a conflict: the server holds other content/);
+  assert.equal(await popup.locator('#deadList li button:text("Retry")').count(), 0, 'sending it again would conflict again');
+  const [download] = await Promise.all([popup.waitForEvent('download'), popup.click('#deadList li button:text("Export")')]);
+  const exported = JSON.parse(await readFile(await download.path(), 'utf8'));
+  assert.deepEqual(Object.keys(exported.payload.conflict).sort(), ['sent', 'stored']);
+  await popupShot(popup, 'conflict');
+  await page.close();
 });
