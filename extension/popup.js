@@ -14,6 +14,7 @@ const dur = (s) => (s >= 3600 ? `${Math.floor(s / 3600)}h ${Math.floor((s % 3600
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 const at = (ms) => (ms ? ` at ${clock(ms)}` : ' soon');
+const capital = (text) => (text ? `${text[0].toUpperCase()}${text.slice(1)}` : '');
 const sentence = (text) => (text ? `${text[0].toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? '' : '.'}` : '');
 
 /** The sync state in words: [class, mark, headline, what it means and what to do]. */
@@ -31,10 +32,10 @@ function describe(st) {
       `${sentence(st.last_error)} Trying again${at(st.probe_at)}; nothing is lost.`];
     case 'not_api': return ['failing', '?', `The server address does not answer as ReviewTime — ${waiting}`,
       `${sentence(st.not_api)} Sign in to the network, or check the server address in Options. Nothing is lost or counted as failed; checking again${at(st.probe_at)}.`];
-    case 'throttled': return ['syncing', '⏸', `The server asked to wait until ${clock(st.hold_until)}`, `${sentence(waiting)}; nothing is sent before then.`];
+    case 'throttled': return ['syncing', '‖', `The server asked to wait until ${clock(st.hold_until)}`, `${capital(waiting)}; nothing is sent before then.`];
     case 'signed_out': return st.paired
       ? ['signed_out', '!', `The server refused the token${st.auth_refused ? ` (HTTP ${st.auth_refused})` : ''} — sending is paused`,
-        `${sentence(waiting)}. The token is checked again${at(st.probe_at)}, or now with Sync now. If it stays refused, paste the pairing link in Options again (the same one resumes).`]
+        `${capital(waiting)}. The token is checked again${at(st.probe_at)}, or now with Sync now. If it stays refused, paste the pairing link in Options again (the same one resumes).`]
       : ['signed_out', '!', 'Not paired with a server', 'Open Options and paste the pairing link your server printed.'];
     case 'failing': return ['failing', '⚠', `Server error, retrying${at(st.next_retry_at)}`, sentence(st.last_error)];
     default: return ['', '?', st.state, ''];

@@ -129,6 +129,7 @@ test('429 with Retry-After: 5 on a session request: no request of any kind for 5
   await second.close();
   await send(env.ctl, { type: 'sync_now' });
   await until(async () => /^The server asked to wait until \d\d:\d\d:\d\d$/.test(await words(popup)), 5000);
+  assert.match(await hint(popup), /^\d+ items? waiting; nothing is sent before then\.$/);
   await popupShot(popup, 'throttled');
   const next = await until(() => env.proxy.seen.find((r) => r.at > refused.at), 15000);
   const quiet = next.at - refused.at;
@@ -145,6 +146,7 @@ test('a 401 that goes away (a proxy, a restored server): Sync now delivers withi
   await reviewPr(env.context, site, { leave: 'navigate' });
   const popup = await openPopup(env);
   await until(async () => (await words(popup)) === 'The server refused the token (HTTP 401) — sending is paused', 15000);
+  assert.match(await hint(popup), /^\d+ items? waiting\. The token is checked again at \d\d:\d\d:\d\d, or now with Sync now\. If it stays refused, paste the pairing link in Options again \(the same one resumes\)\.$/);
   await popupShot(popup, 'signed-out-401');
   await sleep(1000);
   assert.equal((await env.sessions()).length, 0, 'paused: nothing sent');
