@@ -193,6 +193,16 @@ out.push(`| Core throughput, native (${native.events} events × 5 runs) | ${nati
 out.push(`| Core throughput, wasm in Chromium (${wasm.events} events × 5 runs) | ${wasm.median_events_per_sec} events/s (${wasm.min}–${wasm.max}); native/wasm ratio ${(native.median_events_per_sec / wasm.median_events_per_sec).toFixed(2)} | — | |`);
 out.push('');
 out.push(serverSection(), '');
+// The server's RSS growth in three equal spans after the warm-up: a leak grows alike in each, a filling cache less and less.
+const memSpans = (() => {
+  if (!memory) return 'not measured';
+  const pts = memory.per_minute;
+  const from = Math.round(memory.warm_s / 60);
+  const to = pts.at(-1)[0];
+  const at = (min) => (pts.find(([x]) => x >= min) ?? pts.at(-1))[1];
+  const cut = [from, Math.round(from + (to - from) / 3), Math.round(from + (2 * (to - from)) / 3), to];
+  return cut.slice(1).map((c, i) => `minutes ${cut[i]}–${c}: ${signed(at(c) - at(cut[i]), ' KiB')}`).join(', ');
+})();
 // The notes name this run's figures by @KEY@, so that their words and the tables never disagree.
 const noteFigures = {
   WAKE_RATIO: r2(wakeJs), JS_MEDIAN: wake.js_state?.median, BUDGET: (1.15 * (wake.js_state?.median ?? NaN)).toFixed(1), PROBE_MEDIAN: wake.probe?.median,
@@ -200,6 +210,8 @@ const noteFigures = {
   P_DECODE: ph.after_reads_to_answer, P_SCRIPTS: ph.load_scripts, EMPTY_MEDIAN: wake.empty?.median, SERDE: (serdeShare * 100).toFixed(0),
   CLOSE_P95: r2(closeP95), P_CHROME_EVENT: cph.chrome_event, P_EVENT_TO_SEND: cph.event_to_send,
   SIZE_KIB: (size.raw / 1024).toFixed(1), SIZE_GZ: (size.gzip / 1024).toFixed(1),
+  MEM_GROWTH: memory ? (memory.growth_after_warm * 100).toFixed(1) : 'n/a', MEM_SPANS: memSpans, MEM_MINUTES: memory ? memory.minutes : 'n/a',
+  MEM_ACTIVITIES: memory ? memory.activities.toLocaleString('en') : 'n/a',
 };
 if (existsSync('bench/NOTES.md')) out.push(readFileSync('bench/NOTES.md', 'utf8').trim().replace(/@([A-Z0-9_]+)@/g, (x, k) => String(noteFigures[k] ?? x)), '');
 if (existsSync('bench/driver-before-after.md')) out.push(readFileSync('bench/driver-before-after.md', 'utf8').trim(), '');
