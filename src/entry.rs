@@ -422,6 +422,7 @@ async fn test_connection(settings: Settings) -> Reply {
     }
     let url = format!("{}{}", settings.server_url, routes::WHOAMI);
     match transport::send("GET", &url, Some(&settings.token), None, 5_000).await {
+        Ok(r) if r.redirected => fail(format!("{} redirects elsewhere (a sign-in page or a network's login portal?): it is not answering as a ReviewTime server.", settings.server_url)),
         Ok(r) if r.status == 200 => match serde_json::from_str::<WhoAmI>(&r.body) {
             Ok(who) => Reply::Connection { connected: true, message: format!("Connected to {} as {}.", settings.server_url, who.user) },
             Err(_) => fail(format!("{} answered, but it is not a ReviewTime server.", settings.server_url)),

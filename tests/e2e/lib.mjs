@@ -271,7 +271,7 @@ export async function startFaultProxy(target) {
       const delay = state.delays[0];
       const fault = state.faults[0];
       const isApi = req.url.startsWith('/api/v1/sessions/') || req.url.startsWith('/api/v1/activities/batch');
-      const hooked = isApi && state.hook && state.hook({ method: req.method, path: req.url, body: body.toString() });
+      const hooked = req.url.startsWith('/api/v1/') && state.hook && state.hook({ method: req.method, path: req.url, body: body.toString() });
       if (hooked) {
         seen.status = hooked.status;
         res.writeHead(hooked.status, hooked.headers || {});
@@ -318,7 +318,7 @@ export async function startFaultProxy(target) {
     /** The server processes the next `times` requests at once but its answer is held `ms`. */
     delay(ms, times = 1, path = null) { state.delays.push({ ms, times, path }); },
     clearFaults() { state.faults.length = 0; state.delays.length = 0; state.hook = null; },
-    /** Answers API requests itself while `fn({ method, path, body })` returns `{ status, headers, body }` (null: forward). */
+    /** Answers /api/v1/ requests itself while `fn({ method, path, body })` returns `{ status, headers, body }` (null: forward). */
     answer(fn) { state.hook = fn; },
     async down() {
       for (const s of state.sockets) s.destroy();

@@ -46,7 +46,7 @@ test('a web page answering 200 on every API path for 20 s while three reviews op
   await popupShot(popup, 'not-api-html');
   await sleep(Math.max(0, 20000 - (Date.now() - started)));
   const during = await env.state();
-  const answered = env.proxy.seen.filter((r) => r.status === 200 && r.at >= started).length;
+  const answered = env.proxy.seen.filter((r) => r.status === 200 && r.at >= started && /^\/api\/v1\/(sessions|activities)/.test(r.path)).length;
   assert.equal(during.dead.entries.length, 0, 'nothing dead-lettered');
   assert.deepEqual([...new Set([...during.outbox.sessions, ...during.outbox.activities].map((i) => i.retry.attempts))], [0], 'no attempt used');
   assert.equal((await env.sessions()).length, 0, 'the real server saw nothing');
@@ -69,6 +69,11 @@ test('a redirect where the API should be (a single-sign-on login) pauses the sam
   await until(async () => /does not answer as ReviewTime/.test(await words(popup)), 15000);
   assert.match(await hint(popup), /redirects elsewhere/);
   await popupShot(popup, 'not-api-redirect');
+  // The options page's "Test connection" says the same of the address.
+  const { settings } = await send(env.ctl, { type: 'get_settings' });
+  const tested = await send(env.ctl, { type: 'test_connection', settings });
+  assert.equal(tested.connected, false);
+  assert.match(tested.message, /redirects elsewhere .*not answering as a ReviewTime server/);
   await sleep(3000);
   const st = await env.state();
   assert.equal(st.dead.entries.length, 0);
