@@ -63,7 +63,7 @@ try {
   const baseActs = await count('/api/v1/activities?limit=1');
   const before = proxy.seen.length;
   let writes = 0;
-  await ctl.evaluate(() => { globalThis.__writes = 0; chrome.storage.onChanged.addListener((c) => { if (c['reviewtime.state']) globalThis.__writes++; }); });
+  await ctl.evaluate(() => { globalThis.__writes = 0; chrome.storage.onChanged.addListener(() => { globalThis.__writes++; }); });
   const tabs = await Promise.all([1, 2, 3, 4, 5].map((n) => openPr(n)));
   const worlds = await Promise.all(tabs.map((p) => isolatedWorld(p)));
   const burstStart = performance.now();
