@@ -163,9 +163,20 @@
   for (const ev of ['turbo:load', 'turbo:render', 'soft-nav:react-done', 'soft-nav:end', 'pjax:end']) document.addEventListener(ev, onNavigate);
   window.addEventListener('popstate', onNavigate);
   setInterval(onNavigate, 500);
-  document.addEventListener('visibilitychange', report);
-  window.addEventListener('focus', report);
-  window.addEventListener('blur', report);
+  // A page hidden or blurred because it is going away (its tab closes, it is
+  // left) says nothing: the worker hears that from Chrome (tabs.onRemoved,
+  // tabs.onUpdated), and a report here would put a save in front of the
+  // close's commit, on its critical path. So "hidden" and "blurred" go one task
+  // later (a message-channel task: not throttled like a background timer), and
+  // pagehide, which follows in the same task when the page is leaving, cancels them.
+  let leavePending = false;
+  const nextTask = new MessageChannel();
+  nextTask.port1.onmessage = () => { if (leavePending) { leavePending = false; report(); } };
+  const reportUnlessLeaving = () => { leavePending = true; nextTask.port2.postMessage(0); };
+  const reportNow = () => { leavePending = false; report(); };
+  document.addEventListener('visibilitychange', () => (document.visibilityState === 'hidden' ? reportUnlessLeaving() : reportNow()));
+  window.addEventListener('focus', reportNow);
+  window.addEventListener('blur', reportUnlessLeaving);
   window.addEventListener('pageshow', (e) => {
     if (!e.persisted) return;
     report(); // back/forward cache restore: this page lives again
@@ -366,6 +377,7 @@
   }
 
   window.addEventListener('pagehide', () => {
+    leavePending = false; // leaving: Chrome tells the worker
     const now = Date.now();
     writeDropBox(now);
     if (!beacon.url || !beaconCanArrive(beacon.url)) return;
