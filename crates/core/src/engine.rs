@@ -944,8 +944,13 @@ impl Engine {
                 _ => 0,
             },
         };
-        let config = self.state.config.clone();
-        let decision = policy::decide(&answer, history, &config, now, &mut self.state.rng);
+        let decision = policy::decide(
+            &answer,
+            history,
+            &self.state.config,
+            now,
+            &mut self.state.rng,
+        );
         // A server answered: the link is up, unless what answered is not the API.
         if !matches!(
             answer,
@@ -969,13 +974,9 @@ impl Engine {
                 _ => {}
             },
             Decision::WaitOnline => self.state.link = Link::Offline,
-            Decision::Probe {
-                probe_at,
-                failures,
-                not_api,
-            } => {
+            Decision::Probe { probe_at, failures } => {
                 self.state.link = match answer {
-                    Answer::NotApi { detail } if not_api => Link::NotApi {
+                    Answer::NotApi { detail } => Link::NotApi {
                         probe_at,
                         failures,
                         detail,
@@ -986,11 +987,7 @@ impl Engine {
             }
             Decision::Retry { retry_at } => self.fail_items(&items, retry_at, status, reason, now),
             Decision::Hold { until, retry_at } => {
-                self.state.hold = Some(Hold {
-                    since: now,
-                    until,
-                    status: status.unwrap_or(429),
-                });
+                self.state.hold = Some(Hold { since: now, until });
                 // The items back off as any failure does; the hold gates every request.
                 self.fail_items(&items, retry_at, status, reason, now);
             }

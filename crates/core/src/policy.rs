@@ -104,9 +104,6 @@ pub enum Decision {
         probe_at: UnixMillis,
         /// Failed probes in a row.
         failures: u32,
-        /// Whether a server answered with something that is not the API
-        /// (else none was reached).
-        not_api: bool,
     },
     /// The items count one failed attempt and retry at `retry_at`; those past
     /// the attempt and age limits are dead-lettered.
@@ -188,12 +185,7 @@ pub fn classify(
                 StatusClass::Permanent if api_error.is_some() => {
                     Answer::Refused { status, reason }
                 }
-                StatusClass::Permanent | StatusClass::Success => Answer::NotApi {
-                    detail: format!(
-                        "the server address answers HTTP {status} {}",
-                        what_it_is(&body)
-                    ),
-                },
+                StatusClass::Permanent | StatusClass::Success => not_api(status, &body),
             }
         }
     }
@@ -216,12 +208,17 @@ fn success(status: u16, body: &str, items: &InFlightItems) -> Answer {
     {
         Answer::Unreadable { status }
     } else {
-        Answer::NotApi {
-            detail: format!(
-                "the server address answers HTTP {status} {}",
-                what_it_is(body)
-            ),
-        }
+        not_api(status, body)
+    }
+}
+
+/// An answer with `status` and `body` from something that is not the API, in words.
+fn not_api(status: u16, body: &str) -> Answer {
+    Answer::NotApi {
+        detail: format!(
+            "the server address answers HTTP {status} {}",
+            what_it_is(body)
+        ),
     }
 }
 
@@ -247,7 +244,7 @@ fn what_it_is(body: &str) -> String {
 }
 
 /// The server's error message if it sent our JSON error, else the status in words.
-pub fn reason_of(status: u16, api_error: Option<&ApiError>, body: &str) -> String {
+fn reason_of(status: u16, api_error: Option<&ApiError>, body: &str) -> String {
     match api_error {
         Some(e) => format!("{} ({})", e.message, e.code),
         None => {
@@ -292,7 +289,6 @@ pub fn decide(
             Decision::Probe {
                 probe_at: probe.retry_at(now, failures, rng).max(now + 250),
                 failures,
-                not_api: matches!(answer, Answer::NotApi { .. }),
             }
         }
         Answer::Timeout | Answer::Unreadable { .. } | Answer::ServerError { .. } => {

@@ -73,8 +73,6 @@ pub struct Hold {
     pub since: UnixMillis,
     /// Nothing is sent before this.
     pub until: UnixMillis,
-    /// The status that asked.
-    pub status: u16,
 }
 
 /// What the one request in flight carries.

@@ -108,6 +108,22 @@ impl Harness {
         }
     }
 
+    /// The server refuses the token of `req` (401 with its JSON error).
+    pub fn unauthorized(&mut self, req: &Request) -> Vec<Request> {
+        self.reply(
+            req,
+            401,
+            None,
+            r#"{"code":"unauthorized","message":"unknown token"}"#.into(),
+        )
+    }
+
+    /// The worker dies: the next wake loads the last persisted snapshot.
+    pub fn reload(&mut self) {
+        let saved = self.engine.state().to_json();
+        self.engine = Engine::new(State::from_json(&saved).unwrap());
+    }
+
     pub fn ok(&mut self, req: &Request) -> Vec<Request> {
         let body = Self::ok_body(req);
         self.reply(req, 200, None, body)

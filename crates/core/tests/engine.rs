@@ -4,7 +4,7 @@ mod common;
 
 use common::{pr, Harness};
 use reviewtime_core::protocol::{ActivityKind, ReviewVerdict, SessionRecord};
-use reviewtime_core::{Effect, Engine, Event, HttpResult, State, SyncState};
+use reviewtime_core::{Effect, Event, HttpResult, SyncState};
 
 fn comment() -> Event {
     Event::Activity {
@@ -145,12 +145,7 @@ fn offline_uses_no_attempts_and_coming_back_online_sends_at_once() {
 fn a_401_pauses_everything_until_sign_in_and_nothing_is_dead_lettered() {
     let mut h = Harness::new();
     let req = h.open(1, 7).remove(0);
-    h.reply(
-        &req,
-        401,
-        None,
-        r#"{"code":"unauthorized","message":"unknown token"}"#.into(),
-    );
+    h.unauthorized(&req);
     assert_eq!(h.engine.status(h.now).state, SyncState::SignedOut);
     h.handle(Event::TabClosed { tab: 1 });
     assert!(h.handle_sends(Event::Alarm).is_empty());
@@ -356,8 +351,7 @@ fn a_worker_killed_mid_request_never_blocks_later_syncs() {
     let mut h = Harness::new();
     let req = h.open(1, 7).remove(0);
     // The worker dies: the next wake loads the persisted snapshot, in-flight marker included.
-    let saved = h.engine.state().to_json();
-    h.engine = Engine::new(State::from_json(&saved).unwrap());
+    h.reload();
     assert!(h.advance(1_000).is_empty(), "one sync at a time");
     let again = h.advance(30_000);
     assert_eq!(again.len(), 1, "the marker expired");

@@ -306,12 +306,7 @@ fn after_a_401_sync_now_a_slow_timer_or_the_same_pairing_link_resume() {
     // Sync now re-checks with one request.
     let mut h = Harness::new();
     let req = h.open(1, 7).remove(0);
-    h.reply(
-        &req,
-        401,
-        None,
-        r#"{"code":"unauthorized","message":"unknown token"}"#.into(),
-    );
+    h.unauthorized(&req);
     let st = h.engine.status(h.now);
     assert_eq!(st.state, SyncState::SignedOut);
     assert_eq!(st.auth_refused, Some(401));
@@ -324,23 +319,13 @@ fn after_a_401_sync_now_a_slow_timer_or_the_same_pairing_link_resume() {
     // A slow timer re-checks on its own.
     let mut h = Harness::new();
     let req = h.open(1, 7).remove(0);
-    h.reply(
-        &req,
-        401,
-        None,
-        r#"{"code":"unauthorized","message":"unknown token"}"#.into(),
-    );
+    h.unauthorized(&req);
     assert_eq!(h.engine.poll_timeout(), Some(h.now + 300_000));
     assert!(h.advance(299_000).is_empty());
     let check = h.advance(1_000);
     assert_eq!(check.len(), 1);
     // Still refused: paused again for another interval, no attempt used.
-    h.reply(
-        &check[0],
-        401,
-        None,
-        r#"{"code":"unauthorized","message":"unknown token"}"#.into(),
-    );
+    h.unauthorized(&check[0]);
     assert_eq!(attempts(&h), 0);
     assert!(h.advance(299_000).is_empty());
 
@@ -356,8 +341,7 @@ fn a_clock_that_goes_back_an_hour_holds_nothing() {
     // The request is in flight; the clock jumps back an hour.
     let _ = req;
     h.now -= 3_600_000;
-    let saved = h.engine.state().to_json();
-    h.engine = reviewtime_core::Engine::new(reviewtime_core::State::from_json(&saved).unwrap());
+    h.reload();
     let sent = h.handle_sends(Event::SyncNow);
     assert_eq!(
         sent.len(),
@@ -367,8 +351,7 @@ fn a_clock_that_goes_back_an_hour_holds_nothing() {
     // A retry time and a hold from the future are clamped too.
     h.reply(&sent[0], 429, Some("60"), String::new());
     h.now -= 3_600_000;
-    let saved = h.engine.state().to_json();
-    h.engine = reviewtime_core::Engine::new(reviewtime_core::State::from_json(&saved).unwrap());
+    h.reload();
     h.handle(Event::Tick);
     let st = h.engine.status(h.now);
     assert_eq!(
