@@ -86,6 +86,12 @@ fn a_web_page_where_the_api_should_be_pauses_and_loses_nothing() {
     assert!(sent <= 20, "with backoff, not a storm: {sent}");
     let st = h.engine.status(h.now);
     assert_eq!(st.state, SyncState::NotApi);
+    assert_eq!(
+        st.probe_at,
+        h.engine.poll_timeout(),
+        "the popup's 'checking again at'"
+    );
+    assert!(st.probe_at.is_some_and(|t| t > h.now && t <= h.now + 8_000));
     assert!(
         st.not_api.as_deref().unwrap().contains("web page"),
         "{:?}",
@@ -310,6 +316,11 @@ fn after_a_401_sync_now_a_slow_timer_or_the_same_pairing_link_resume() {
     let st = h.engine.status(h.now);
     assert_eq!(st.state, SyncState::SignedOut);
     assert_eq!(st.auth_refused, Some(401));
+    assert_eq!(
+        st.probe_at,
+        Some(h.now + 300_000),
+        "the popup's 'checked again at'"
+    );
     assert!(h.advance(60_000).is_empty(), "paused");
     let check = h.handle_sends(Event::SyncNow);
     assert_eq!(check.len(), 1, "one request checks the token");
