@@ -106,6 +106,11 @@ pub enum Event {
     /// crash): sessions of the last run end at their last confirmed moment,
     /// and tab ids, focus and idle state are forgotten.
     BrowserStarted,
+    /// A new service-worker life: a request the last one had in flight died
+    /// with it (Chrome ends a stopped worker's fetches), so its marker is
+    /// dropped at once rather than at its expiry; its items are sent again
+    /// and the server keeps each once.
+    WorkerStarted,
     /// The user typed, clicked or scrolled in a tab: a sign of presence only
     /// if the tab is the visible front tab.
     UserInput {
@@ -303,6 +308,11 @@ impl Engine {
                     let reports = reviews.shows(tab, page, now, &mut || self.next_id("s"));
                     self.state.reviews = reviews;
                     self.queue_reports(reports, now);
+                }
+            }
+            Event::WorkerStarted => {
+                if self.state.in_flight.take().is_some() {
+                    self.state.abandoned_requests += 1;
                 }
             }
             Event::BrowserStarted => {

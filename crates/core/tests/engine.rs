@@ -347,6 +347,23 @@ fn switching_pr_tabs_is_recorded_and_a_review_is_an_activity() {
 }
 
 #[test]
+fn a_new_worker_life_sends_again_at_once_what_the_last_one_had_in_flight() {
+    let mut h = Harness::new();
+    let req = h.open(1, 7).remove(0);
+    h.reload();
+    let again = h.handle_sends(Event::WorkerStarted);
+    assert_eq!(again.len(), 1, "not after the marker's expiry");
+    assert_eq!(again[0].items, req.items);
+    assert_ne!(again[0].id, req.id);
+    assert_eq!(h.engine.state().abandoned_requests, 1);
+    // The dead life's answer, should one come, changes nothing.
+    h.ok(&req);
+    assert_eq!(h.engine.state().outbox.len(), 1);
+    h.ok(&again[0]);
+    assert!(h.engine.state().outbox.is_empty());
+}
+
+#[test]
 fn a_worker_killed_mid_request_never_blocks_later_syncs() {
     let mut h = Harness::new();
     let req = h.open(1, 7).remove(0);

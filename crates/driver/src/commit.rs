@@ -61,6 +61,9 @@ struct Cached {
 struct Inner {
     queue: Vec<Job>,
     draining: bool,
+    /// This worker life has loaded the state once (a later load, after a
+    /// failed save dropped the cache, is not a new life).
+    loaded: bool,
     cache: Option<Cached>,
     last_status: Option<Status>,
     stats: Stats,
@@ -179,12 +182,16 @@ impl<B: Browser> Driver<B> {
         let user = self.browser.user_config().await?;
         let cached = self.inner.borrow_mut().cache.take();
         let mut new_run = false;
+        let mut new_life = false;
         let (state, mut written, pending) = match cached {
             Some(c) => (c.state, c.written, Changes::default()),
             None => {
                 let entries = self.browser.load(store::PREFIX).await?;
                 new_run = !self.browser.browser_run_marked().await?;
-                self.inner.borrow_mut().stats.loads += 1;
+                let mut inner = self.inner.borrow_mut();
+                inner.stats.loads += 1;
+                new_life = !std::mem::replace(&mut inner.loaded, true);
+                drop(inner);
                 let now = self.browser.now();
                 let loaded = store::load(entries, now, || self.fresh_state());
                 (loaded.state, loaded.written, loaded.pending)
@@ -192,11 +199,17 @@ impl<B: Browser> Driver<B> {
         };
         let now = self.browser.now();
         let mut engine = Engine::new(configured(state, user));
-        let writes = new_run || !pending.is_empty() || jobs.iter().any(|j| !j.events.is_empty());
+        // A request left in flight by the last worker life died with it.
+        let orphan = new_life && engine.state().in_flight.is_some();
+        let writes =
+            new_run || orphan || !pending.is_empty() || jobs.iter().any(|j| !j.events.is_empty());
         let mut outcome = Outcome::default();
         if !writes {
             // A read: answered from the state as it is, nothing handled or saved.
             return Ok((engine, now, written, outcome));
+        }
+        if orphan {
+            engine.handle(Event::WorkerStarted, now);
         }
         if new_run {
             // Before anything of this run: the last run's sessions end at their
