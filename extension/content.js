@@ -71,7 +71,7 @@
           view.tab = answer.tab;
           writeDropBox(); // actions made before the first answer wait in the box too
         }
-        if ('beacons' in answer) beacon = { url: answer.beacon_url, bodies: answer.beacons };
+        if ('beacons' in answer) { beacon = { url: answer.beacon_url, bodies: answer.beacons }; view.beaconTo = answer.beacon_url; }
       } else {
         view.tracking = `error:${answer && answer.error}`;
       }

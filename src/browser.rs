@@ -4,10 +4,12 @@
 use std::cell::RefCell;
 
 use reviewtime_core::engine::Method;
+use reviewtime_core::protocol::routes;
 use reviewtime_core::{HttpResult, Request, Status, SyncState, UnixMillis};
 use reviewtime_driver::{Browser, BrowserError, Task, UserConfig};
 use serde::Serialize;
 
+use crate::capability;
 use crate::chrome;
 use crate::error::ShellError;
 use crate::js;
@@ -80,13 +82,21 @@ impl Browser for WasmBrowser {
             Method::Post => "POST",
         };
         let timeout = u32::try_from(request.timeout_ms).unwrap_or(15_000);
-        match transport::send(
-            method,
-            &url,
-            Some(&settings.token),
-            Some(request.body.clone()),
-            timeout,
-        )
+        // The shell adds the credentials: the token, and for a server a page
+        // can reach, the open session's beacon capability (src/capability.rs).
+        let mut body = request.body.clone();
+        if request.method == Method::Put
+            && request.path.starts_with(routes::SESSIONS)
+            && capability::page_can_reach(&settings.server_url)
+        {
+            if let Some(with_hash) = match capability::seed().await {
+                Ok(seed) => capability::register(&seed, &body),
+                Err(_) => None, // no capability this time; the beacon is never counted on
+            } {
+                body = with_hash;
+            }
+        }
+        match transport::send(method, &url, Some(&settings.token), Some(body), timeout)
         .await
         {
             Ok(reply) if reply.redirected => HttpResult::Redirected,

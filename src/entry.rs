@@ -12,6 +12,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::browser::WasmBrowser;
+use crate::capability;
 use crate::chrome;
 use crate::dropbox;
 use crate::error::ShellError;
@@ -254,6 +255,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         } => {
             let tab = need_tab()?;
             let settings = load_settings().await?;
+            let seed = beacon_seed(&settings).await;
             let url = trusted_url(sender.url.as_deref(), Some(url)).unwrap_or_default();
             // A tab that is not the active one of its window is neither visible nor focused.
             let active = sender.tab_active.unwrap_or(true);
@@ -266,17 +268,21 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
                     visible,
                     focused,
                 }],
-                move |e, now| page_reply(e, tab, now, &settings),
+                move |e, now| page_reply(e, tab, now, &settings, seed.as_deref()),
             )
             .await
         }
         Message::Input { url } => {
             let tab = need_tab()?;
             let settings = load_settings().await?;
+            let seed = beacon_seed(&settings).await;
             let url = trusted_url(sender.url.as_deref(), url);
             let mut events = resume(tab, url, &settings);
             events.push(Event::UserInput { tab });
-            run(events, move |e, now| page_reply(e, tab, now, &settings)).await
+            run(events, move |e, now| {
+                page_reply(e, tab, now, &settings, seed.as_deref())
+            })
+            .await
         }
         Message::Activity {
             activity,
@@ -293,6 +299,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
                 }
             }
             let settings = load_settings().await?;
+            let seed = beacon_seed(&settings).await;
             let url = trusted_url(sender.url.as_deref(), url);
             let mut events = resume(tab, url, &settings);
             events.push(Event::Activity {
@@ -301,7 +308,10 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
                 client_id: id,
                 at,
             });
-            run(events, move |e, now| page_reply(e, tab, now, &settings)).await
+            run(events, move |e, now| {
+                page_reply(e, tab, now, &settings, seed.as_deref())
+            })
+            .await
         }
         Message::SyncNow => {
             run(vec![Event::SyncNow], |e, now| Reply::Status {
@@ -390,18 +400,42 @@ pub(crate) fn resume(tab: i64, url: Option<String>, settings: &Settings) -> Vec<
     }
 }
 
-/// What a content script hears: whether its tab is tracked, and its tab id
-/// (the key of its pagehide drop box). No credential of any kind: a content
-/// script runs inside github.com's renderer, so a beacon key there could be
-/// read by a compromised page and rewrite any of the user's sessions. What a
-/// closing page leaves behind goes through the drop box and the worker's own
-/// authenticated requests, which reach a server on any address.
-fn page_reply(engine: &Engine, tab: i64, _now: i64, _settings: &Settings) -> Reply {
+/// The install's beacon seed, when a page can reach the server at all
+/// (src/capability.rs); otherwise nothing is read.
+async fn beacon_seed(settings: &Settings) -> Option<String> {
+    if !settings.paired() || !capability::page_can_reach(&settings.server_url) {
+        return None;
+    }
+    capability::seed().await.ok()
+}
+
+/// What a content script hears: whether its tab is tracked, its tab id (the
+/// key of its pagehide drop box) and, only where a page-context beacon can
+/// arrive (an https server with a public name), a beacon carrying its own
+/// session's capability and nothing else. Never the API token or the
+/// user-wide beacon key: a content script runs inside github.com's renderer.
+/// What a closing page leaves behind goes through the drop box and the
+/// worker's own authenticated requests, which reach a server on any
+/// address; the beacon is never counted on.
+fn page_reply(
+    engine: &Engine,
+    tab: i64,
+    now: i64,
+    settings: &Settings,
+    seed: Option<&str>,
+) -> Reply {
+    let beacon = seed
+        .zip(engine.beacon_preview(tab, now))
+        .and_then(|(seed, preview)| capability::beacon(seed, &settings.server_url, preview));
+    let (beacon_url, beacons) = match beacon {
+        Some((url, body)) => (Some(url), vec![body]),
+        None => (None, Vec::new()),
+    };
     Reply::Page {
         tracked: engine.state().reviews.session_of(tab).is_some(),
         tab,
-        beacon_url: None,
-        beacons: Vec::new(),
+        beacon_url,
+        beacons,
     }
 }
 

@@ -17,11 +17,13 @@
 //! - [`pages`]: which URLs are pull requests.
 //! - [`dropbox`]: what a closing page left for the worker in `chrome.storage.session`.
 //! - [`settings`]: the options page's settings, validated.
+//! - [`capability`]: a session's own beacon capability, for the page-context beacon.
 //! - [`browser`]: the driver's browser interface over `chrome.*` and `fetch`.
 //! - [`entry`]: the entry points.
 #![deny(missing_docs)]
 
 pub mod browser;
+pub mod capability;
 pub mod chrome;
 pub mod dropbox;
 pub mod entry;

@@ -2,9 +2,13 @@
 // github.mjs), through the manifest's own content-script match, in both Files
 // views, with Chrome's mixed-content and Local Network Access rules in force.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import { after, before, test } from 'node:test';
+import { makeCertificate } from './certs.mjs';
 import { startGitHub } from './github.mjs';
-import { inIsolatedWorld, setupEnv, stopServiceWorker, until, untilTracking } from './lib.mjs';
+import { inIsolatedWorld, pair, setupEnv, stopServiceWorker, until, untilTracking } from './lib.mjs';
 
 let site;
 before(async () => { site = await startGitHub(); });
@@ -197,6 +201,93 @@ test('Chrome refuses a page-context beacon from https://github.com to the server
   assert.equal(env.proxy.seen.filter((r) => r.path === '/api/v1/beacon').length, 0, 'nothing arrived');
   assert.match(watch.refusals[0], /Permission was denied for this request to access the `loopback` address space/);
   console.log(`page-context beacon from https://github.com to ${env.proxy.url}: sendBeacon() = ${queued}, 0 arrived; Chrome: ${watch.refusals[0]}`);
+});
+
+/**
+ * https://reviewtime.example.com: a server with a public name, as an organisation
+ * runs it (TLS in front of `front.upstream`, set once known; its address counts
+ * as public). Records what reached it, with the Origin that sent it.
+ */
+async function startPublicServer() {
+  const { key, cert, spki } = makeCertificate(['reviewtime.example.com']);
+  const front = { url: 'https://reviewtime.example.com', seen: [], upstream: null };
+  const server = https.createServer({ key, cert }, (req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const entry = { method: req.method, path: req.url, origin: req.headers.origin ?? '', body: body.toString(), status: 0 };
+      front.seen.push(entry);
+      const target = new URL(front.upstream);
+      const fwd = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } }, (up) => {
+        entry.status = up.statusCode;
+        res.writeHead(up.statusCode, up.headers);
+        up.pipe(res);
+      });
+      fwd.on('error', () => { entry.status = 502; res.writeHead(502); res.end(); });
+      fwd.end(body);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  /** `site`'s Chromium flags, with this host resolved, trusted and public too. */
+  front.args = (site) => site.args.map((a) => {
+    if (a.startsWith('--host-resolver-rules=')) return `${a},MAP reviewtime.example.com 127.0.0.1:${port}`;
+    if (a.startsWith('--ignore-certificate-errors-spki-list=')) return `${a},${spki}`;
+    if (a.startsWith('--ip-address-space-overrides=')) return `${a},127.0.0.1:${port}=public`;
+    return a;
+  });
+  front.stop = () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); });
+  return front;
+}
+
+test("on an https server with a public name, the page's own beacon arrives with its session's capability only: it cannot touch another session, and the worker still delivers everything once", async (t) => {
+  const front = await startPublicServer();
+  t.after(() => front.stop());
+  const env = await setupEnv(t, site, { args: front.args(site) });
+  front.upstream = env.proxy.url;
+  await pair(env.context, env.browser.extensionId, { serverUrl: front.url, pairing: env.pairing, origin: site.origin });
+
+  // Another PR stays open: the beacon's capability must not reach its session.
+  const other = await openPr(env, '/octo/widgets/pull/2/files');
+  const page = await openPr(env, '/octo/widgets/pull/1/files');
+  await page.check('#viewed-0');
+  await until(async () => (await inIsolatedWorld(page, 'globalThis.__reviewtime.beaconTo')) === `${front.url}/api/v1/beacon`, 10000);
+  const sessionOf = async (n) => (await env.sessions()).find((s) => s.pr.number === n);
+  await until(async () => (await sessionOf(1)) && (await sessionOf(2)), 10000);
+  await page.close();
+
+  const beacon = await until(() => front.seen.find((r) => r.path === '/api/v1/beacon' && r.status), 10000);
+  assert.equal(beacon.origin, 'https://github.com', 'sent from the page itself');
+  const body = JSON.parse(beacon.body);
+  const [mine, theirs] = [await sessionOf(1), await sessionOf(2)];
+  assert.equal(body.session_id, mine.id);
+  assert.match(body.beacon_secret, /^[0-9a-f]{64}$/);
+  assert.ok(!beacon.body.includes(env.pairing.token) && !beacon.body.includes(env.pairing.beacon_key), 'no user-wide credential in the page');
+  assert.ok(beacon.status >= 200 && beacon.status < 300, `the server took it (${beacon.status})`);
+  // The worker registered the capability as the hash of that secret, on its own authenticated write.
+  const registered = front.seen.filter((r) => r.method === 'PUT' && r.path === `/api/v1/sessions/${mine.id}` && r.body.includes('beacon_hash'));
+  assert.ok(registered.length > 0, 'a session write carried beacon_hash');
+  assert.equal(JSON.parse(registered[0].body).beacon_hash, createHash('sha256').update(body.beacon_secret).digest('hex'));
+
+  // The same capability aimed at the other open session, or asking for a revision that would block it: refused.
+  const replay = async (payload) => (await fetch(`${env.proxy.url}/api/v1/beacon`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(payload) })).status;
+  const stolen = { ...body, session_id: theirs.id, sessions: [{ ...body.sessions[0], id: theirs.id, pr: theirs.pr, ended_at: Date.now(), wall_secs: 1 }], activities: [] };
+  assert.ok((await replay(stolen)) >= 400, 'another session refused');
+  const sideways = { ...body, sessions: [{ ...body.sessions[0], id: theirs.id, pr: theirs.pr }], activities: [] };
+  assert.ok((await replay(sideways)) >= 400, 'a record of another session under this capability refused');
+  const frozen = { ...body, sessions: [{ ...body.sessions[0], revision: Number.MAX_SAFE_INTEGER }], activities: [] };
+  assert.ok((await replay(frozen)) >= 400, 'a revision far ahead refused');
+  const after2 = await sessionOf(2);
+  assert.ok(!after2.ended_at && after2.wall_secs !== 1 && after2.revision < 1000, 'the other session is untouched');
+
+  // The worker's own path: the end and the action, once each.
+  await until(async () => (await sessionOf(1))?.ended_at && (await env.activities()).length >= 1 && (await env.state()).outbox.sessions.length === 0, 15000);
+  const acts = await env.activities();
+  assert.equal(acts.filter((a) => a.type === 'file_viewed' && a.session_id === mine.id).length, 1, 'the action once');
+  assert.equal((await env.state()).dead.entries.length, 0);
+  await other.close();
+  console.log(`page beacon to ${front.url}: arrived from ${beacon.origin}, answered ${beacon.status}; capability registered as SHA-256 of its secret; aimed at another session: refused; the end and the action once each`);
 });
 
 test('with Local Network Access on, 100 tab closes within 50 ms of a review action (half with the worker stopped first) deliver every action and every end exactly once; the page never requests the loopback address space', async (t) => {
