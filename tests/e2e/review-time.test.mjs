@@ -47,6 +47,7 @@ test('the same PR in two tabs is one session', async (t) => {
   const ended = ofPr(await settled(env, (all) => { const s = ofPr(all, 1); return s.length && s.every((x) => x.ended_at); }), 1);
   assert.equal(ended.length, 1, `one session for the PR, got ${ended.length}`);
   assert.ok(ended[0].wall_secs >= 1 && ended[0].active_secs <= ended[0].wall_secs, JSON.stringify(ended[0]));
+  console.log(`same PR in two tabs: ${ended.length} session, wall ${ended[0].wall_secs} s, active ${ended[0].active_secs} s`);
 });
 
 test('a background tab whose page scrolls itself records no active time', async (t) => {
