@@ -34,6 +34,25 @@ test('all synced, then offline, then back: the popup says so and updates live', 
   await until(async () => /^All synced$/.test(await words(popup)), 15000);
 });
 
+test("the popup's today total includes the review in progress", async (t) => {
+  const env = await setupEnv(t, site);
+  const page = await reviewPr(env.context, site, { close: false, comments: 0 });
+  // Active for a couple of seconds in its tab (the popup opened as a tab stops that clock).
+  await until(async () => ((await send(env.ctl, { type: 'status' })).status.open_sessions[0]?.active_secs ?? 0) >= 2, 15000, 200);
+  const popup = await openPopup(env);
+  const secs = (text) => { const m = /(?:(\d+)m )?(\d+)s/.exec(text); return m ? Number(m[1] ?? 0) * 60 + Number(m[2]) : NaN; };
+  const [current, today] = await until(async () => {
+    const c = await popup.textContent('#current');
+    const d = await popup.textContent('#today');
+    const active = secs(/, (.*) active$/.exec(c)?.[1] ?? '');
+    return active >= 2 && /^Today: /.test(d) && secs(d) === active && [c, d];
+  }, 15000, 200).catch(async () => assert.fail(`current "${await popup.textContent('#current')}", "${await popup.textContent('#today')}"`));
+  assert.match(current, /^octo\/widgets#1 — /);
+  await shot(popup, 'today-in-progress');
+  console.log(`popup with a review in progress: "${current}", "${today}"`);
+  await page.close();
+});
+
 test('signed out: says so, offers sign-in, badge shows a distinct mark', async (t) => {
   const env = await setupEnv(t, site);
   env.proxy.fail(401, 1);
