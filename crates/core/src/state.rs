@@ -167,7 +167,9 @@ pub struct State {
     pub last_error: Option<String>,
     /// Request ids.
     pub next_request_id: u64,
-    /// Messages answered over the install's life.
+    /// Messages a version-1 install had answered, kept from its snapshot.
+    /// No longer counted: counting would make every read-only message a
+    /// write (docs/ARCHITECTURE.md, invariant 12: a read writes nothing).
     pub messages_handled: u64,
     /// Snapshots found unreadable and set aside.
     pub recovered_corrupt: u32,

@@ -74,8 +74,6 @@ pub struct Status {
     pub last_error: Option<String>,
     /// Sessions in progress.
     pub open_sessions: Vec<OpenSession>,
-    /// Messages answered over the install's life.
-    pub messages_handled: u64,
     /// Snapshots found unreadable and set aside.
     pub recovered_corrupt: u32,
     /// Inputs refused as malformed.
@@ -152,7 +150,6 @@ impl Status {
             evicted_items: state.dead.evicted_items,
             last_error: state.last_error.clone(),
             open_sessions,
-            messages_handled: state.messages_handled,
             recovered_corrupt: state.recovered_corrupt,
             rejected_inputs: state.rejected_inputs,
             refused_full: state.refused_activities + state.refused_sessions,
