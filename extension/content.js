@@ -354,33 +354,14 @@
   } catch { /* no observer: clicks still record Viewed, the settle timer still runs */ }
 
   // ---- Leaving the page.
-  // Where the address of the page and of the server say a page-context request can
-  // arrive (Local Network Access: never towards a more private address space; mixed
-  // content: no http:// from an https page but to loopback). Judged from the names
-  // alone: a host name is taken for public, so the beacon is never counted on.
-  const SPACE_RANK = { public: 0, local: 1, loopback: 2 };
-  function addressSpace(hostname) {
-    const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-    if (h === 'localhost' || h.endsWith('.localhost') || /^127\./.test(h) || h === '::1') return 'loopback';
-    if (/^10\./.test(h) || /^192\.168\./.test(h) || /^172\.(1[6-9]|2\d|3[01])\./.test(h) || /^169\.254\./.test(h)
-      || /^f[cd][0-9a-f]{2}:/.test(h) || /^fe80:/.test(h) || h.endsWith('.local') || h.endsWith('.internal')) return 'local';
-    return 'public';
-  }
-  function beaconCanArrive(url) {
-    let target;
-    try { target = new URL(url); } catch { return false; }
-    const from = addressSpace(location.hostname);
-    const to = addressSpace(target.hostname);
-    if (SPACE_RANK[to] > SPACE_RANK[from]) return false;
-    if (location.protocol === 'https:' && target.protocol !== 'https:' && to !== 'loopback') return false;
-    return true;
-  }
-
+  // The worker hands out a beacon only where a page-context request can arrive
+  // (an https server with a public name, src/capability.rs), with this session's
+  // capability alone; it is never counted on: the drop box is.
   window.addEventListener('pagehide', () => {
     leavePending = false; // leaving: Chrome tells the worker
     const now = Date.now();
     writeDropBox(now);
-    if (!beacon.url || !beaconCanArrive(beacon.url)) return;
+    if (!beacon.url) return;
     // text/plain needs no CORS preflight and no header. The worker computed the
     // end as of its last answer; bring its times up to now.
     beacon.bodies.forEach((body, i) => {

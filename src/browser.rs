@@ -84,18 +84,17 @@ impl Browser for WasmBrowser {
         let timeout = u32::try_from(request.timeout_ms).unwrap_or(15_000);
         // The shell adds the credentials: the token, and for a server a page
         // can reach, the open session's beacon capability (src/capability.rs).
-        let mut body = request.body.clone();
-        if request.method == Method::Put
+        // Without a seed, no capability this time: the beacon is never counted on.
+        let registered = if request.method == Method::Put
             && request.path.starts_with(routes::SESSIONS)
             && capability::page_can_reach(&settings.server_url)
         {
-            if let Some(with_hash) = match capability::seed().await {
-                Ok(seed) => capability::register(&seed, &body),
-                Err(_) => None, // no capability this time; the beacon is never counted on
-            } {
-                body = with_hash;
-            }
-        }
+            let seed = capability::seed().await.ok();
+            seed.and_then(|seed| capability::register(&seed, &request.body))
+        } else {
+            None
+        };
+        let body = registered.unwrap_or_else(|| request.body.clone());
         match transport::send(method, &url, Some(&settings.token), Some(body), timeout)
         .await
         {

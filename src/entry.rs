@@ -254,8 +254,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             focused,
         } => {
             let tab = need_tab()?;
-            let settings = load_settings().await?;
-            let seed = beacon_seed(&settings).await;
+            let (settings, seed) = page_settings().await?;
             let url = trusted_url(sender.url.as_deref(), Some(url)).unwrap_or_default();
             // A tab that is not the active one of its window is neither visible nor focused.
             let active = sender.tab_active.unwrap_or(true);
@@ -274,8 +273,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         }
         Message::Input { url } => {
             let tab = need_tab()?;
-            let settings = load_settings().await?;
-            let seed = beacon_seed(&settings).await;
+            let (settings, seed) = page_settings().await?;
             let url = trusted_url(sender.url.as_deref(), url);
             let mut events = resume(tab, url, &settings);
             events.push(Event::UserInput { tab });
@@ -298,8 +296,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
                     ));
                 }
             }
-            let settings = load_settings().await?;
-            let seed = beacon_seed(&settings).await;
+            let (settings, seed) = page_settings().await?;
             let url = trusted_url(sender.url.as_deref(), url);
             let mut events = resume(tab, url, &settings);
             events.push(Event::Activity {
@@ -400,13 +397,17 @@ pub(crate) fn resume(tab: i64, url: Option<String>, settings: &Settings) -> Vec<
     }
 }
 
-/// The install's beacon seed, when a page can reach the server at all
-/// (src/capability.rs); otherwise nothing is read.
-async fn beacon_seed(settings: &Settings) -> Option<String> {
-    if !settings.paired() || !capability::page_can_reach(&settings.server_url) {
-        return None;
-    }
-    capability::seed().await.ok()
+/// The settings a page's message needs, and the install's beacon seed when
+/// a page can reach the server at all (src/capability.rs); otherwise the seed
+/// is not read.
+async fn page_settings() -> Result<(Settings, Option<String>), ShellError> {
+    let settings = load_settings().await?;
+    let seed = if settings.paired() && capability::page_can_reach(&settings.server_url) {
+        capability::seed().await.ok()
+    } else {
+        None
+    };
+    Ok((settings, seed))
 }
 
 /// What a content script hears: whether its tab is tracked, its tab id (the
