@@ -12,7 +12,7 @@ use crate::error::ShellError;
 /// no `chrome` at all) is an `Err`, never a trap; whatever they return
 /// (a promise, or a plain value from an older API) is awaited through
 /// `Promise.resolve`, so a non-promise cannot trap either.
-pub async fn settle(call: Result<JsValue, JsValue>) -> Result<JsValue, JsValue> {
+pub async fn wait(call: Result<JsValue, JsValue>) -> Result<JsValue, JsValue> {
     let value = call?;
     wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&value)).await
 }
@@ -32,7 +32,7 @@ extern "C" {
 
 /// Reads one key of `chrome.storage.local`; `None` when absent.
 pub async fn storage_get(key: &str) -> Result<Option<JsValue>, ShellError> {
-    let items = crate::chrome::settle(storage_local_get(&JsValue::from_str(key)))
+    let items = crate::chrome::wait(storage_local_get(&JsValue::from_str(key)))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.local.get", &e))?;
     let value = js_sys::Reflect::get(&items, &JsValue::from_str(key))
@@ -49,7 +49,7 @@ pub async fn storage_set(key: &str, value: &JsValue) -> Result<(), ShellError> {
     let items = js_sys::Object::new();
     js_sys::Reflect::set(&items, &JsValue::from_str(key), value)
         .map_err(|e| ShellError::chrome("chrome.storage.local.set", &e))?;
-    crate::chrome::settle(storage_local_set(&items))
+    crate::chrome::wait(storage_local_set(&items))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.local.set", &e))?;
     Ok(())
@@ -58,7 +58,7 @@ pub async fn storage_set(key: &str, value: &JsValue) -> Result<(), ShellError> {
 /// Every stored `(key, text)` whose key starts with `prefix`: strings as they
 /// are, anything else as its JSON text (so it fails to parse, visibly).
 pub async fn storage_get_prefixed(prefix: &str) -> Result<Vec<(String, String)>, ShellError> {
-    let items = crate::chrome::settle(storage_local_get(&JsValue::NULL))
+    let items = crate::chrome::wait(storage_local_get(&JsValue::NULL))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.local.get", &e))?;
     let mut out = Vec::new();
@@ -91,7 +91,7 @@ pub async fn storage_set_texts(items: &[(String, String)]) -> Result<(), ShellEr
         js_sys::Reflect::set(&object, &JsValue::from_str(key), &JsValue::from_str(text))
             .map_err(|e| ShellError::chrome("chrome.storage.local.set", &e))?;
     }
-    crate::chrome::settle(storage_local_set(&object))
+    crate::chrome::wait(storage_local_set(&object))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.local.set", &e))?;
     Ok(())
@@ -100,7 +100,7 @@ pub async fn storage_set_texts(items: &[(String, String)]) -> Result<(), ShellEr
 /// Removes these keys.
 pub async fn storage_remove(keys: &[String]) -> Result<(), ShellError> {
     let array: js_sys::Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
-    crate::chrome::settle(storage_local_remove(&array))
+    crate::chrome::wait(storage_local_remove(&array))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.local.remove", &e))?;
     Ok(())
@@ -121,10 +121,50 @@ extern "C" {
 /// Id of the dynamically registered content script for user-added hosts.
 pub const TRACKED_SCRIPT_ID: &str = "reviewtime-tracked-hosts";
 
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["chrome", "runtime"], js_name = getManifest, catch)]
+    fn runtime_get_manifest() -> Result<JsValue, JsValue>;
+}
+
+/// The manifest's content script, as far as registering it again needs.
+#[derive(serde::Deserialize)]
+struct ManifestScript {
+    js: Vec<String>,
+    #[serde(default)]
+    run_at: Option<String>,
+}
+
+/// The files of the manifest's (first and only) content script, in order,
+/// and when it runs: the one list, which the dynamic registration copies.
+fn manifest_content_script() -> Result<ManifestScript, ShellError> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        content_scripts: Vec<ManifestScript>,
+    }
+    let manifest =
+        runtime_get_manifest().map_err(|e| ShellError::chrome("chrome.runtime.getManifest", &e))?;
+    crate::js::from_js::<Manifest>(&manifest)
+        .map_err(|e| ShellError::Chrome {
+            api: "chrome.runtime.getManifest",
+            message: e.to_string(),
+        })?
+        .content_scripts
+        .into_iter()
+        .next()
+        .ok_or_else(|| ShellError::Chrome {
+            api: "chrome.runtime.getManifest",
+            message: "the manifest lists no content script".into(),
+        })
+}
+
 /// Makes the content script run on exactly `matches` (match patterns), replacing
-/// any earlier registration; an empty list unregisters it.
+/// any earlier registration; an empty list unregisters it. Its files and
+/// `run_at` are the manifest's own (`chrome.runtime.getManifest()`), so the
+/// two registrations cannot drift apart; where both match a page, the files
+/// run once (extension/content/delivery.js).
 pub async fn register_content_script(matches: &[String]) -> Result<(), ShellError> {
-    let existing = crate::chrome::settle(scripting_get_registered())
+    let existing = crate::chrome::wait(scripting_get_registered())
         .await
         .map_err(|e| ShellError::chrome("chrome.scripting.getRegisteredContentScripts", &e))?;
     let registered = js_sys::Array::from(&existing).iter().any(|s| {
@@ -138,7 +178,7 @@ pub async fn register_content_script(matches: &[String]) -> Result<(), ShellErro
         let filter = js_sys::Object::new();
         let ids = js_sys::Array::of1(&JsValue::from_str(TRACKED_SCRIPT_ID));
         let _ = js_sys::Reflect::set(&filter, &"ids".into(), &ids);
-        crate::chrome::settle(scripting_unregister(&filter))
+        crate::chrome::wait(scripting_unregister(&filter))
             .await
             .map_err(|e| ShellError::chrome("chrome.scripting.unregisterContentScripts", &e))?;
     }
@@ -150,19 +190,20 @@ pub async fn register_content_script(matches: &[String]) -> Result<(), ShellErro
     struct Script<'a> {
         id: &'a str,
         matches: &'a [String],
-        js: [&'a str; 1],
+        js: &'a [String],
         run_at: &'a str,
         persist_across_sessions: bool,
     }
+    let from_manifest = manifest_content_script()?;
     let script = Script {
         id: TRACKED_SCRIPT_ID,
         matches,
-        js: ["content.js"],
-        run_at: "document_idle",
+        js: &from_manifest.js,
+        run_at: from_manifest.run_at.as_deref().unwrap_or("document_idle"),
         persist_across_sessions: true,
     };
     let value = crate::js::to_js(&script)?;
-    crate::chrome::settle(scripting_register(&js_sys::Array::of1(&value)))
+    crate::chrome::wait(scripting_register(&js_sys::Array::of1(&value)))
         .await
         .map_err(|e| ShellError::chrome("chrome.scripting.registerContentScripts", &e))?;
     Ok(())
@@ -202,11 +243,11 @@ fn object(pairs: &[(&str, JsValue)]) -> JsValue {
 
 /// Creates the 1-minute alarm unless it exists (it can vanish on browser restart).
 pub async fn ensure_alarm() -> Result<(), ShellError> {
-    let existing = crate::chrome::settle(alarms_get(ALARM_NAME))
+    let existing = crate::chrome::wait(alarms_get(ALARM_NAME))
         .await
         .map_err(|e| ShellError::chrome("chrome.alarms.get", &e))?;
     if existing.is_undefined() || existing.is_null() {
-        crate::chrome::settle(alarms_create(
+        crate::chrome::wait(alarms_create(
             ALARM_NAME,
             &object(&[("periodInMinutes", 1.0.into())]),
         ))
@@ -218,11 +259,11 @@ pub async fn ensure_alarm() -> Result<(), ShellError> {
 
 /// Sets the toolbar badge.
 pub async fn set_badge(text: &str, color: &str) -> Result<(), ShellError> {
-    crate::chrome::settle(action_set_badge_text(&object(&[("text", text.into())])))
+    crate::chrome::wait(action_set_badge_text(&object(&[("text", text.into())])))
         .await
         .map_err(|e| ShellError::chrome("chrome.action.setBadgeText", &e))?;
     if !text.is_empty() {
-        crate::chrome::settle(action_set_badge_background_color(&object(&[(
+        crate::chrome::wait(action_set_badge_background_color(&object(&[(
             "color",
             color.into(),
         )])))
@@ -234,12 +275,12 @@ pub async fn set_badge(text: &str, color: &str) -> Result<(), ShellError> {
 
 /// Sends a message to the extension's open pages (the popup); no listener is not an error.
 pub async fn broadcast(message: &JsValue) {
-    let _ = crate::chrome::settle(runtime_send_message(message)).await;
+    let _ = crate::chrome::wait(runtime_send_message(message)).await;
 }
 
 /// The active tab of a window.
 pub async fn active_tab(window_id: i64) -> Result<Option<i64>, ShellError> {
-    let tabs = crate::chrome::settle(tabs_query(&object(&[
+    let tabs = crate::chrome::wait(tabs_query(&object(&[
         ("active", true.into()),
         ("windowId", (window_id as f64).into()),
     ])))
@@ -264,7 +305,7 @@ pub fn online() -> bool {
 
 /// The ids of every open tab.
 pub async fn all_tab_ids() -> Result<Vec<i64>, ShellError> {
-    let tabs = crate::chrome::settle(tabs_query(&js_sys::Object::new().into()))
+    let tabs = crate::chrome::wait(tabs_query(&js_sys::Object::new().into()))
         .await
         .map_err(|e| ShellError::chrome("chrome.tabs.query", &e))?;
     Ok(js_sys::Array::from(&tabs)
@@ -295,7 +336,7 @@ const RUN_KEY: &str = "reviewtime.run";
 
 /// Whether `chrome.storage.session` (cleared when the browser quits) holds this run's mark.
 pub async fn browser_run_marked() -> Result<bool, ShellError> {
-    let items = crate::chrome::settle(storage_session_get(&JsValue::from_str(RUN_KEY)))
+    let items = crate::chrome::wait(storage_session_get(&JsValue::from_str(RUN_KEY)))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.session.get", &e))?;
     let value = js_sys::Reflect::get(&items, &JsValue::from_str(RUN_KEY))
@@ -305,7 +346,7 @@ pub async fn browser_run_marked() -> Result<bool, ShellError> {
 
 /// Marks this browser run in `chrome.storage.session`.
 pub async fn mark_browser_run() -> Result<(), ShellError> {
-    crate::chrome::settle(storage_session_set(&object(&[(RUN_KEY, true.into())])))
+    crate::chrome::wait(storage_session_set(&object(&[(RUN_KEY, true.into())])))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.session.set", &e))?;
     Ok(())
@@ -313,7 +354,7 @@ pub async fn mark_browser_run() -> Result<(), ShellError> {
 
 /// The system's idle state now (`chrome.idle.queryState`, 60 s detection).
 pub async fn idle_state() -> Result<reviewtime_core::IdleState, ShellError> {
-    let state = crate::chrome::settle(idle_query_state(60.0))
+    let state = crate::chrome::wait(idle_query_state(60.0))
         .await
         .map_err(|e| ShellError::chrome("chrome.idle.queryState", &e))?;
     Ok(match state.as_string().as_deref() {
@@ -332,13 +373,13 @@ extern "C" {
 /// The URL `tab_id` shows now (`None` when the tab is gone or shows nothing
 /// Chrome lets the extension read).
 pub async fn tab_url(tab_id: i64) -> Option<String> {
-    let tab = crate::chrome::settle(tabs_get(tab_id as f64)).await.ok()?;
+    let tab = crate::chrome::wait(tabs_get(tab_id as f64)).await.ok()?;
     js_sys::Reflect::get(&tab, &"url".into()).ok()?.as_string()
 }
 
 /// The active tab of the focused window; `None` when no Chrome window has focus.
 pub async fn front_tab() -> Result<Option<i64>, ShellError> {
-    let window = crate::chrome::settle(windows_get_last_focused(&js_sys::Object::new().into()))
+    let window = crate::chrome::wait(windows_get_last_focused(&js_sys::Object::new().into()))
         .await
         .map_err(|e| ShellError::chrome("chrome.windows.getLastFocused", &e))?;
     let focused = js_sys::Reflect::get(&window, &"focused".into())
@@ -364,7 +405,7 @@ extern "C" {
 /// content scripts: only the extension's own pages and its worker may read it.
 /// Chromium keeps the level per area; it is set again at every start.
 pub async fn close_local_storage() -> Result<(), ShellError> {
-    crate::chrome::settle(storage_local_set_access_level(&object(&[(
+    crate::chrome::wait(storage_local_set_access_level(&object(&[(
         "accessLevel",
         "TRUSTED_CONTEXTS".into(),
     )])))

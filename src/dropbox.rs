@@ -49,7 +49,7 @@ pub async fn open_to_content_scripts() -> Result<(), ShellError> {
         &JsValue::from_str("TRUSTED_AND_UNTRUSTED_CONTEXTS"),
     )
     .map_err(|e| ShellError::chrome("chrome.storage.session.setAccessLevel", &e))?;
-    crate::chrome::settle(session_set_access_level(&options))
+    crate::chrome::wait(session_set_access_level(&options))
         .await
         .map_err(|e| ShellError::chrome("chrome.storage.session.setAccessLevel", &e))?;
     Ok(())
@@ -85,7 +85,7 @@ pub struct Dropped {
 /// Storage errors read as empty: the close itself must still be recorded.
 pub async fn take(tab: i64, only_closed: bool) -> Dropped {
     let mut out = Dropped::default();
-    let Ok(items) = crate::chrome::settle(session_get(&JsValue::NULL)).await else {
+    let Ok(items) = crate::chrome::wait(session_get(&JsValue::NULL)).await else {
         return out;
     };
     let prefix = format!("{PREFIX}{tab}.");
@@ -124,7 +124,7 @@ pub async fn remove(keys: &[String]) {
         .iter()
         .map(|k| JsValue::from_str(k))
         .collect::<js_sys::Array>();
-    let _ = crate::chrome::settle(session_remove(&array)).await;
+    let _ = crate::chrome::wait(session_remove(&array)).await;
 }
 
 impl Dropped {

@@ -60,6 +60,9 @@ enum Reply {
     /// For content scripts: what to send on pagehide.
     Page {
         tracked: bool,
+        /// Whether the URL is a pull-request page this worker tracks
+        /// (src/pages.rs): the content script knows no URL shape.
+        pr: bool,
         /// The tab, which keys the content script's drop box (src/dropbox.rs).
         tab: i64,
         beacon_url: Option<String>,
@@ -260,6 +263,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             let active = sender.tab_active.unwrap_or(true);
             let (visible, focused) = (visible && active, focused && active);
             let page = parse_pr_url(&url, &settings.tracked_hosts);
+            let pr = page.is_some();
             run(
                 vec![Event::Page {
                     tab,
@@ -267,7 +271,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
                     visible,
                     focused,
                 }],
-                move |e, now| page_reply(e, tab, now, &settings, seed.as_deref()),
+                move |e, now| page_reply(e, tab, now, &settings, seed.as_deref(), pr),
             )
             .await
         }
@@ -275,10 +279,11 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             let tab = need_tab()?;
             let (settings, seed) = page_settings().await?;
             let url = trusted_url(sender.url.as_deref(), url);
+            let pr = is_pr(url.as_deref(), &settings);
             let mut events = resume(tab, url, &settings);
             events.push(Event::UserInput { tab });
             run(events, move |e, now| {
-                page_reply(e, tab, now, &settings, seed.as_deref())
+                page_reply(e, tab, now, &settings, seed.as_deref(), pr)
             })
             .await
         }
@@ -298,6 +303,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             }
             let (settings, seed) = page_settings().await?;
             let url = trusted_url(sender.url.as_deref(), url);
+            let pr = is_pr(url.as_deref(), &settings);
             let mut events = resume(tab, url, &settings);
             events.push(Event::Activity {
                 tab,
@@ -306,7 +312,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
                 at,
             });
             run(events, move |e, now| {
-                page_reply(e, tab, now, &settings, seed.as_deref())
+                page_reply(e, tab, now, &settings, seed.as_deref(), pr)
             })
             .await
         }
@@ -424,6 +430,7 @@ fn page_reply(
     now: i64,
     settings: &Settings,
     seed: Option<&str>,
+    pr: bool,
 ) -> Reply {
     let beacon = seed
         .zip(engine.beacon_preview(tab, now))
@@ -434,10 +441,16 @@ fn page_reply(
     };
     Reply::Page {
         tracked: engine.state().reviews.session_of(tab).is_some(),
+        pr,
         tab,
         beacon_url,
         beacons,
     }
+}
+
+/// Whether `url` is a pull-request page the settings track.
+fn is_pr(url: Option<&str>, settings: &Settings) -> bool {
+    url.is_some_and(|u| parse_pr_url(u, &settings.tracked_hosts).is_some())
 }
 
 async fn test_connection(settings: Settings) -> Reply {

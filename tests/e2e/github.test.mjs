@@ -8,7 +8,7 @@ import https from 'node:https';
 import { after, before, test } from 'node:test';
 import { makeCertificate } from './certs.mjs';
 import { startGitHub } from './github.mjs';
-import { inIsolatedWorld, pair, setupEnv, stopServiceWorker, until, untilTracking } from './lib.mjs';
+import { inIsolatedWorld, pair, setupEnv, stopServiceWorker, tracking, until, untilTracking } from './lib.mjs';
 
 let site;
 before(async () => { site = await startGitHub(); });
@@ -128,6 +128,33 @@ test('a selector that stops matching loses only its own action: the session and 
   assert.deepEqual((await recorded(env)).map((a) => [a.type, a.path ?? null]).sort(), [['comment_posted', null], ['file_viewed', null]]);
   assert.equal(acts.length, 2);
   assert.deepEqual(errors, []);
+});
+
+// Chromium 156 injects each file once here by itself (with the modules guard
+// removed this still passes); the guard is for a browser that would not.
+test("where the manifest's match and a tracked host both cover github.com, the content script's files run once, registered from the manifest's one list; the worker says which pages are pull requests", async (t) => {
+  const env = await setupEnv(t, site);
+  await pair(env.context, env.browser.extensionId, { serverUrl: env.proxy.url, pairing: env.pairing, origin: 'https://github.com' });
+  const worker = env.context.serviceWorkers()[0];
+  const [registered, manifest] = await worker.evaluate(async () => [await chrome.scripting.getRegisteredContentScripts(), chrome.runtime.getManifest().content_scripts[0]]);
+  assert.deepEqual(registered.map((r) => [r.matches, r.js, r.runAt]), [[['https://github.com/*'], manifest.js, manifest.run_at]], 'the dynamic registration copies the manifest');
+  assert.deepEqual(manifest.js, ['content/delivery.js', 'content/page.js', 'content/recognise-classic.js', 'content/recognise-react.js']);
+
+  const page = await openPr(env, '/octo/widgets/pull/5/changes');
+  assert.deepEqual(await inIsolatedWorld(page, '[...globalThis.__reviewtime.modules]'), ['delivery', 'page', 'classic', 'react']);
+  const ask = "chrome.runtime.sendMessage({ type: 'page', url: location.href, visible: true, focused: true }).then((a) => [a.pr, a.tracked])";
+  assert.deepEqual(await inIsolatedWorld(page, ask), [true, true], 'a pull request, tracked');
+  await page.click('#viewed-0');
+  await until(async () => ofType(await recorded(env), 'file_viewed').length >= 1);
+  await sleep(1000);
+  assert.equal(ofType(await recorded(env), 'file_viewed').length, 1, 'one click, one action: the recogniser ran once');
+
+  const repo = await env.context.newPage();
+  await repo.goto('https://github.com/octo/widgets');
+  await until(async () => (await tracking(repo)) === 'idle');
+  assert.deepEqual(await inIsolatedWorld(repo, ask), [false, false], 'not a pull request');
+  await repo.close();
+  await page.close();
 });
 
 test('React soft navigation: the tabs of one PR keep one session; another PR ends it within 2 s', async (t) => {
