@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use reviewtime_core::dead_letter::DeadLetter;
-use reviewtime_core::protocol::{routes, WhoAmI};
+use reviewtime_core::protocol::{routes, Pairing, WhoAmI};
 use reviewtime_core::{Engine, Event, Status};
 use reviewtime_driver::Driver;
 use serde::Serialize;
@@ -85,6 +85,14 @@ enum Reply {
     Connection {
         connected: bool,
         message: String,
+    },
+    /// The pairing link read, or `None` when it is not one.
+    PairingLink {
+        pairing: Option<Pairing>,
+    },
+    /// The host permissions settings need, as match patterns.
+    Patterns {
+        origins: Vec<String>,
     },
 }
 
@@ -365,6 +373,12 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             run(events, move |_, _| Reply::Settings { settings }).await
         }
         Message::TestConnection { settings } => Ok(test_connection(settings).await),
+        Message::ParsePairing { link } => Ok(Reply::PairingLink {
+            pairing: Pairing::parse_link(&link),
+        }),
+        Message::HostPatterns { settings } => Ok(Reply::Patterns {
+            origins: settings.validated()?.host_patterns(),
+        }),
     }
 }
 

@@ -82,6 +82,19 @@ pub enum Message {
         /// What to test.
         settings: Settings,
     },
+    /// The options page reads a pairing link (pasted or opened) by the one
+    /// rule, `reviewtime_protocol::pairing`.
+    ParsePairing {
+        /// The text to read.
+        link: String,
+    },
+    /// The options page asks which host permissions these settings need
+    /// (match patterns by `settings::match_pattern`), to request them in the
+    /// Save click's user gesture.
+    HostPatterns {
+        /// The settings about to be saved, validated as Save would.
+        settings: Settings,
+    },
 }
 
 /// Who sent a message, as Chrome reports it (trusted).

@@ -73,7 +73,10 @@ pub fn normalise_origin(what: &str, url: &str) -> Result<String, ShellError> {
 /// The match pattern for an origin (match patterns ignore the port).
 pub fn match_pattern(origin: &str) -> String {
     let (scheme, rest) = origin.split_once("://").unwrap_or(("https", origin));
-    let host = rest.rsplit_once(':').map(|(h, _)| h).unwrap_or(rest);
+    let host = match rest.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => rest, // no port, or the end of an IPv6 address such as [::1]
+    };
     format!("{scheme}://{host}/*")
 }
 
@@ -107,6 +110,22 @@ impl Settings {
     /// Whether a server and token are set.
     pub fn paired(&self) -> bool {
         !self.server_url.is_empty() && !self.token.is_empty()
+    }
+
+    /// Match patterns of every host these settings need access to, each
+    /// once: the tracked hosts (the content script runs there) and the
+    /// server (the worker's requests). The options page requests them before
+    /// it saves.
+    pub fn host_patterns(&self) -> Vec<String> {
+        let server = Some(&self.server_url).filter(|s| !s.is_empty());
+        let mut out: Vec<String> = Vec::new();
+        for origin in self.tracked_hosts.iter().chain(server) {
+            let pattern = match_pattern(origin);
+            if !out.contains(&pattern) {
+                out.push(pattern);
+            }
+        }
+        out
     }
 
     /// Match patterns for the dynamically registered content script.
@@ -147,4 +166,39 @@ pub async fn save_settings(settings: &Settings) -> Result<(), ShellError> {
     crate::chrome::storage_set(SETTINGS_KEY, &value).await?;
     CACHE.with(|c| *c.borrow_mut() = Some(settings.clone()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_patterns_cover_the_tracked_hosts_and_the_server_without_ports() {
+        let settings = Settings {
+            server_url: "https://reviewtime.example.com:8443/".into(),
+            tracked_hosts: vec![
+                "https://GHE.example.com".into(),
+                "https://ghe.example.com:8443".into(),
+                "http://[::1]".into(),
+                "http://[::1]:4321".into(),
+            ],
+            ..Settings::default()
+        };
+        let Ok(settings) = settings.validated() else {
+            panic!("valid settings")
+        };
+        assert_eq!(
+            settings.host_patterns(),
+            [
+                "https://ghe.example.com/*",
+                "http://[::1]/*",
+                "https://reviewtime.example.com/*"
+            ]
+        );
+        let unpaired = Settings {
+            server_url: String::new(),
+            ..Settings::default()
+        };
+        assert!(unpaired.host_patterns().is_empty());
+    }
 }

@@ -399,71 +399,9 @@ pub struct WhoAmI {
     pub user: String,
 }
 
-/// What the extension needs to talk to a server, as one copyable link:
-/// `{server}/pair#token={token}&beacon={beacon_key}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pairing {
-    /// Base URL of the server, e.g. `http://127.0.0.1:8787`.
-    pub server: String,
-    /// API token (Bearer).
-    pub token: String,
-    /// Beacon key.
-    pub beacon_key: String,
-}
-
-impl Pairing {
-    /// The link form, which the options page accepts pasted or opened.
-    pub fn to_link(&self) -> String {
-        format!(
-            "{}/pair#token={}&beacon={}",
-            self.server.trim_end_matches('/'),
-            self.token,
-            self.beacon_key
-        )
-    }
-
-    /// Parses the link form; `None` when any part is missing.
-    pub fn parse_link(link: &str) -> Option<Pairing> {
-        let (base, fragment) = link.trim().split_once("/pair#")?;
-        let mut token = None;
-        let mut beacon = None;
-        for part in fragment.split('&') {
-            match part.split_once('=') {
-                Some(("token", v)) if !v.is_empty() => token = Some(v.to_string()),
-                Some(("beacon", v)) if !v.is_empty() => beacon = Some(v.to_string()),
-                _ => {}
-            }
-        }
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return None;
-        }
-        Some(Pairing {
-            server: base.to_string(),
-            token: token?,
-            beacon_key: beacon?,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pairing_link_round_trips() {
-        let p = Pairing {
-            server: "http://127.0.0.1:8787".into(),
-            token: "rt_abc".into(),
-            beacon_key: "rb_def".into(),
-        };
-        assert_eq!(
-            p.to_link(),
-            "http://127.0.0.1:8787/pair#token=rt_abc&beacon=rb_def"
-        );
-        assert_eq!(Pairing::parse_link(&p.to_link()), Some(p));
-        assert_eq!(Pairing::parse_link("http://x/pair#token=a"), None);
-        assert_eq!(Pairing::parse_link("ftp://x/pair#token=a&beacon=b"), None);
-    }
 
     #[test]
     fn a_session_put_is_a_session_record_with_one_more_field() {
