@@ -158,16 +158,12 @@ async function today() {
   showToday();
   if (Date.now() - todayAsked < 10000) return;
   todayAsked = Date.now();
-  try {
-    const s = (await chrome.storage.local.get('reviewtime.settings'))['reviewtime.settings'];
-    if (!s || !s.server_url || !s.token) return;
-    const r = await fetch(`${s.server_url}/api/v1/totals?days=1`, { headers: { authorization: `Bearer ${s.token}` } });
-    if (!r.ok) return;
-    const t = await r.json();
-    const day = t.per_day[t.per_day.length - 1];
-    serverToday = day ? day.active_secs : 0;
-    showToday();
-  } catch { /* offline: the sync state already says so */ }
+  // The worker asks the server (GET /api/v1/totals through its transport);
+  // no answer (unpaired, offline, asked to wait) leaves the line as it was.
+  const answer = await ask({ type: 'today' }).catch(() => null);
+  if (!answer || !answer.ok || answer.active_secs === null || answer.active_secs === undefined) return;
+  serverToday = answer.active_secs;
+  showToday();
 }
 
 async function act(message, done) {

@@ -94,6 +94,10 @@ enum Reply {
     Patterns {
         origins: Vec<String>,
     },
+    /// Today's active seconds on the server; `None` when it was not asked.
+    Today {
+        active_secs: Option<u64>,
+    },
 }
 
 fn encode(answer: &Answer) -> JsValue {
@@ -379,6 +383,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         Message::HostPatterns { settings } => Ok(Reply::Patterns {
             origins: settings.validated()?.host_patterns(),
         }),
+        Message::Today => today().await,
     }
 }
 
@@ -465,6 +470,42 @@ fn page_reply(
 /// Whether `url` is a pull-request page the settings track.
 fn is_pr(url: Option<&str>, settings: &Settings) -> bool {
     url.is_some_and(|u| parse_pr_url(u, &settings.tracked_hosts).is_some())
+}
+
+/// Today's active review time on the server, for the popup: the last day of
+/// `GET /api/v1/totals?days=1`, asked through the transport with the token.
+/// Not asked (`None`) when unpaired, or while the server asked every request
+/// to wait (Retry-After): no request of any kind until then.
+async fn today() -> Result<Reply, ShellError> {
+    #[derive(serde::Deserialize)]
+    struct Day {
+        active_secs: u64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Totals {
+        per_day: Vec<Day>,
+    }
+    let settings = load_settings().await?;
+    let held = run(Vec::new(), |e, now| {
+        e.status(now).hold_until.is_some_and(|until| until > now)
+    })
+    .await?;
+    if !settings.paired() || held {
+        return Ok(Reply::Today { active_secs: None });
+    }
+    let url = format!("{}{}?days=1", settings.server_url, routes::TOTALS);
+    let r = transport::send("GET", &url, Some(&settings.token), None, 5_000).await?;
+    if r.redirected || r.status != 200 {
+        return Err(ShellError::Network(format!(
+            "the server answered HTTP {} for today's total",
+            r.status
+        )));
+    }
+    let totals: Totals = serde_json::from_str(&r.body)
+        .map_err(|e| ShellError::Network(format!("today's total did not parse: {e}")))?;
+    Ok(Reply::Today {
+        active_secs: Some(totals.per_day.last().map_or(0, |d| d.active_secs)),
+    })
 }
 
 async fn test_connection(settings: Settings) -> Reply {

@@ -95,6 +95,8 @@ pub enum Message {
         /// The settings about to be saved, validated as Save would.
         settings: Settings,
     },
+    /// The popup asks for today's active review time on the server.
+    Today,
 }
 
 /// Who sent a message, as Chrome reports it (trusted).
