@@ -135,7 +135,7 @@ node bench/size.mjs "$bench_dist/wasm/reviewtime_ext_bg.wasm" \
   "${CARGO_TARGET_DIR:-$PWD/target}/wasm32-unknown-unknown/release/reviewtime_ext.wasm" bench/size-history.json | tee -a "$out"
 
 step "core throughput (native)"
-cargo run --quiet --release -p reviewtime-core --example throughput -- 200000 | tee -a "$out"
+cargo run --quiet --release -p reviewtime-workload --example throughput -- 200000 | tee -a "$out"
 
 step "core throughput (wasm, in Chromium)"
 REVIEWTIME_BENCH_EVENTS=200000 wasm-pack test --release --headless --chrome . --test throughput -- --nocapture 2>&1 \

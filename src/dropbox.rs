@@ -16,6 +16,7 @@
 //! it copies would be, and anything malformed is counted and dropped.
 
 use reviewtime_core::Event;
+use reviewtime_driver::{Command, Input};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
@@ -128,11 +129,11 @@ pub async fn remove(keys: &[String]) {
 }
 
 impl Dropped {
-    /// The events that record these actions for `tab`, each as its message
+    /// The inputs that record these actions for `tab`, each as its message
     /// would (the page first, so a worker that no longer holds it starts the
-    /// session before the action), after one `Rejected` per malformed entry.
-    pub fn events(&self, tab: i64, settings: &crate::settings::Settings) -> Vec<Event> {
-        let mut events = vec![Event::Rejected; self.rejected];
+    /// session before the action), after one refusal per malformed entry.
+    pub fn inputs(&self, tab: i64, settings: &crate::settings::Settings) -> Vec<Input> {
+        let mut inputs: Vec<Input> = vec![Command::RejectedInput.into(); self.rejected];
         for action in &self.actions {
             if let Message::Activity {
                 activity,
@@ -141,15 +142,22 @@ impl Dropped {
                 url,
             } = action.clone()
             {
-                events.extend(crate::entry::resume(tab, url, settings));
-                events.push(Event::Activity {
-                    tab,
-                    kind: activity,
-                    client_id: id,
-                    at,
-                });
+                inputs.extend(
+                    crate::entry::resume(tab, url, settings)
+                        .into_iter()
+                        .map(Input::from),
+                );
+                inputs.push(
+                    Event::Activity {
+                        tab,
+                        kind: activity,
+                        client_id: id,
+                        at,
+                    }
+                    .into(),
+                );
             }
         }
-        events
+        inputs
     }
 }

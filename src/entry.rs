@@ -7,7 +7,7 @@ use std::rc::Rc;
 use reviewtime_core::dead_letter::DeadLetter;
 use reviewtime_core::protocol::{routes, Pairing, WhoAmI};
 use reviewtime_core::{Engine, Event, Status};
-use reviewtime_driver::Driver;
+use reviewtime_driver::{Command, Driver, Input};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -31,14 +31,26 @@ thread_local! {
 /// Submits `events` to the commit loop; `reply` reads the answer from the
 /// engine once they were saved. With no events, a read that writes nothing.
 async fn run<R: 'static>(
-    events: Vec<Event>,
+    inputs: Vec<Input>,
     reply: impl FnOnce(&Engine, i64) -> R + 'static,
 ) -> Result<R, ShellError> {
     let driver = DRIVER.with(Rc::clone);
     driver
-        .submit(events, reply)
+        .submit(inputs, reply)
         .await
         .map_err(|e| ShellError::Failed(e.to_string()))
+}
+
+/// A read: `reply` from the engine as it is; nothing is handled or written.
+async fn read<R: 'static>(
+    reply: impl FnOnce(&Engine, i64) -> R + 'static,
+) -> Result<R, ShellError> {
+    run(Vec::new(), reply).await
+}
+
+/// Events as the driver's inputs.
+fn events(events: Vec<Event>) -> Vec<Input> {
+    events.into_iter().map(Input::from).collect()
 }
 
 /// Every answer: `{ ok: true, ...reply }` or `{ ok: false, error }`.
@@ -131,7 +143,7 @@ pub async fn dispatch_message(message: JsValue, sender: JsValue) -> JsValue {
     };
     if matches!(result, Err(ShellError::BadMessage(_))) {
         // Counted, so a misbehaving page shows up in the popup's diagnostics.
-        let _ = run(vec![Event::Rejected], |_, _| ()).await;
+        let _ = run(vec![Command::RejectedInput.into()], |_, _| ()).await;
     }
     answer(result)
 }
@@ -148,19 +160,19 @@ pub async fn dispatch_event(event: JsValue) -> JsValue {
 
 async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
     let mut dropped = Vec::new(); // drop boxes to remove once their actions are saved
-    let events = match event {
+    let inputs = match event {
         BrowserEvent::TabRemoved { tab_id } => {
             let settings = load_settings().await?;
             let left = dropbox::take(tab_id, false).await;
-            let mut events = left.events(tab_id, &settings);
-            events.push(Event::TabClosed { tab: tab_id });
+            let mut inputs = left.inputs(tab_id, &settings);
+            inputs.push(Event::TabClosed { tab: tab_id }.into());
             dropped = left.keys;
-            events
+            inputs
         }
         BrowserEvent::TabUpdated { tab_id, url } => {
             let settings = load_settings().await?;
             let left = dropbox::take(tab_id, true).await;
-            let mut events = left.events(tab_id, &settings);
+            let mut inputs = left.inputs(tab_id, &settings);
             dropped = left.keys;
             // Leaving PR pages ends the session; a PR page reports itself from its
             // content script. The URL is read again now, as the last step before the
@@ -168,14 +180,16 @@ async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
             // the drop box) while the tab went on to a PR page that has already
             // reported itself, and a stale "not a PR" must not end its session.
             let url = chrome::tab_url(tab_id).await.unwrap_or(url);
-            events.extend(match parse_pr_url(&url, &settings.tracked_hosts) {
-                None => vec![Event::Shows {
-                    tab: tab_id,
-                    page: None,
-                }],
-                Some(_) => Vec::new(),
-            });
-            events
+            if parse_pr_url(&url, &settings.tracked_hosts).is_none() {
+                inputs.push(
+                    Event::Location {
+                        tab: tab_id,
+                        page: None,
+                    }
+                    .into(),
+                );
+            }
+            inputs
         }
         // Which tab is in front comes from Chrome, read afresh: the window
         // that gained focus, or the tab activated in a window that may not have it.
@@ -185,16 +199,16 @@ async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
             } else {
                 chrome::front_tab().await?
             };
-            vec![Event::WindowFocus { tab }]
+            events(vec![Event::WindowFocus { tab }])
         }
-        BrowserEvent::TabActivated { .. } => vec![Event::WindowFocus {
+        BrowserEvent::TabActivated { .. } => events(vec![Event::WindowFocus {
             tab: chrome::front_tab().await?,
-        }],
-        BrowserEvent::Idle { state } => vec![Event::Idle { state }],
+        }]),
+        BrowserEvent::Idle { state } => events(vec![Event::Idle { state }]),
         BrowserEvent::Alarm { .. } => {
-            let mut events = presence().await;
-            events.push(Event::Alarm);
-            events
+            let mut found = presence().await;
+            found.push(Event::Alarm);
+            events(found)
         }
         BrowserEvent::Startup => {
             // The token and the queue are for the worker and the extension's pages only
@@ -204,15 +218,15 @@ async fn handle_event(event: BrowserEvent) -> Result<Reply, ShellError> {
             chrome::ensure_alarm().await?;
             let settings = load_settings().await?;
             chrome::register_content_script(&settings.content_script_matches()).await?;
-            let mut events = presence().await;
-            events.push(Event::Alarm);
-            events
+            let mut found = presence().await;
+            found.push(Event::Alarm);
+            events(found)
         }
-        BrowserEvent::Online => vec![Event::Online],
-        BrowserEvent::Offline => vec![Event::Offline],
-        BrowserEvent::Wake => vec![Event::Tick],
+        BrowserEvent::Online => events(vec![Event::Online]),
+        BrowserEvent::Offline => events(vec![Event::Offline]),
+        BrowserEvent::Wake => events(vec![Event::Tick]),
     };
-    let reply = run(events, |engine, now| Reply::Status {
+    let reply = run(inputs, |engine, now| Reply::Status {
         status: engine.status(now),
     })
     .await?;
@@ -251,14 +265,14 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         || tab.ok_or_else(|| ShellError::BadMessage("this message must come from a tab".into()));
     match message {
         Message::Status => {
-            run(Vec::new(), |e, now| Reply::Status {
+            read(|e, now| Reply::Status {
                 status: e.status(now),
             })
             .await
         }
         Message::BrowserEvent { event } => handle_event(event).await,
         Message::Snapshot => {
-            run(Vec::new(), |e, _| Reply::Snapshot {
+            read(|e, _| Reply::Snapshot {
                 snapshot: e.state().to_json(),
             })
             .await
@@ -277,12 +291,12 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             let page = parse_pr_url(&url, &settings.tracked_hosts);
             let pr = page.is_some();
             run(
-                vec![Event::Page {
+                events(vec![Event::Page {
                     tab,
                     page,
                     visible,
                     focused,
-                }],
+                }]),
                 move |e, now| page_reply(e, tab, now, &settings, seed.as_deref(), pr),
             )
             .await
@@ -292,9 +306,9 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             let (settings, seed) = page_settings().await?;
             let url = trusted_url(sender.url.as_deref(), url);
             let pr = is_pr(url.as_deref(), &settings);
-            let mut events = resume(tab, url, &settings);
-            events.push(Event::UserInput { tab });
-            run(events, move |e, now| {
+            let mut found = resume(tab, url, &settings);
+            found.push(Event::UserInput { tab });
+            run(events(found), move |e, now| {
                 page_reply(e, tab, now, &settings, seed.as_deref(), pr)
             })
             .await
@@ -316,45 +330,49 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             let (settings, seed) = page_settings().await?;
             let url = trusted_url(sender.url.as_deref(), url);
             let pr = is_pr(url.as_deref(), &settings);
-            let mut events = resume(tab, url, &settings);
-            events.push(Event::Activity {
+            let mut found = resume(tab, url, &settings);
+            found.push(Event::Activity {
                 tab,
                 kind: activity,
                 client_id: id,
                 at,
             });
-            run(events, move |e, now| {
+            run(events(found), move |e, now| {
                 page_reply(e, tab, now, &settings, seed.as_deref(), pr)
             })
             .await
         }
         Message::SyncNow => {
-            run(vec![Event::SyncNow], |e, now| Reply::Status {
+            run(vec![Command::SyncNow.into()], |e, now| Reply::Status {
                 status: e.status(now),
             })
             .await
         }
         Message::DeadLetters => {
-            run(Vec::new(), |e, now| Reply::DeadLetters {
+            read(|e, now| Reply::DeadLetters {
                 status: e.status(now),
-                dead_letters: e.state().dead.entries.iter().cloned().collect(),
+                dead_letters: e.dead_letters().entries().iter().cloned().collect(),
             })
             .await
         }
         Message::RetryDead { id } => {
-            run(vec![Event::RetryDead { id }], |e, now| Reply::Status {
-                status: e.status(now),
+            run(vec![Command::RetryDead(id).into()], |e, now| {
+                Reply::Status {
+                    status: e.status(now),
+                }
             })
             .await
         }
         Message::DiscardDead { id } => {
-            run(vec![Event::DiscardDead { id }], |e, now| Reply::Status {
-                status: e.status(now),
+            run(vec![Command::DiscardDead(id).into()], |e, now| {
+                Reply::Status {
+                    status: e.status(now),
+                }
             })
             .await
         }
         Message::ExportDead => {
-            run(Vec::new(), |e, _| Reply::Export {
+            read(|e, _| Reply::Export {
                 export: e.export_dead_letters(),
             })
             .await
@@ -369,12 +387,12 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
             // Saved credentials lift an authentication pause at once, the same
             // pairing link too: a 401 from a proxy or a server restored from a
             // backup is not fixed by a new token.
-            let events = if settings.paired() {
-                vec![Event::SignedIn]
+            let inputs = if settings.paired() {
+                vec![Command::SignIn.into()]
             } else {
                 Vec::new()
             };
-            run(events, move |_, _| Reply::Settings { settings }).await
+            run(inputs, move |_, _| Reply::Settings { settings }).await
         }
         Message::TestConnection { settings } => Ok(test_connection(settings).await),
         Message::ParsePairing { link } => Ok(Reply::PairingLink {
@@ -414,7 +432,7 @@ pub(crate) fn resume(tab: i64, url: Option<String>, settings: &Settings) -> Vec<
         return Vec::new();
     };
     match parse_pr_url(&url, &settings.tracked_hosts) {
-        Some(page) => vec![Event::Shows {
+        Some(page) => vec![Event::Location {
             tab,
             page: Some(page),
         }],
@@ -459,7 +477,7 @@ fn page_reply(
         None => (None, Vec::new()),
     };
     Reply::Page {
-        tracked: engine.state().reviews.session_of(tab).is_some(),
+        tracked: engine.tracks(tab),
         pr,
         tab,
         beacon_url,
@@ -486,10 +504,7 @@ async fn today() -> Result<Reply, ShellError> {
         per_day: Vec<Day>,
     }
     let settings = load_settings().await?;
-    let held = run(Vec::new(), |e, now| {
-        e.status(now).hold_until.is_some_and(|until| until > now)
-    })
-    .await?;
+    let held = read(|e, now| e.status(now).hold_until.is_some_and(|until| until > now)).await?;
     if !settings.paired() || held {
         return Ok(Reply::Today { active_secs: None });
     }

@@ -51,7 +51,7 @@ pub fn parse_pr_url(url: &str, tracked_origins: &[String]) -> Option<PrPage> {
             repo: repo.to_ascii_lowercase(),
             number,
         },
-        tab,
+        view: tab,
     })
 }
 
@@ -131,17 +131,17 @@ mod tests {
             ),
             ("github.com", "rust-lang", "rust", 12345)
         );
-        assert_eq!(p.tab, Some(PrTab::Files));
+        assert_eq!(p.view, Some(PrTab::Files));
         assert_eq!(
-            parse_pr_url("https://github.com/o/r/pull/1", &[]).and_then(|p| p.tab),
+            parse_pr_url("https://github.com/o/r/pull/1", &[]).and_then(|p| p.view),
             Some(PrTab::Conversation)
         );
         assert_eq!(
-            parse_pr_url("https://github.com/o/r/pull/1/commits", &[]).and_then(|p| p.tab),
+            parse_pr_url("https://github.com/o/r/pull/1/commits", &[]).and_then(|p| p.view),
             Some(PrTab::Commits)
         );
         assert_eq!(
-            parse_pr_url("https://github.com/o/r/pull/1/checks", &[]).and_then(|p| p.tab),
+            parse_pr_url("https://github.com/o/r/pull/1/checks", &[]).and_then(|p| p.view),
             Some(PrTab::Checks)
         );
     }
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn github_s_url_rules() {
-        let view = |u: &str| parse_pr_url(u, &[]).map(|p| p.tab);
+        let view = |u: &str| parse_pr_url(u, &[]).map(|p| p.view);
         let files = Some(Some(PrTab::Files));
         for u in [
             "https://github.com/o/r/pull/5/files",

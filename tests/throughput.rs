@@ -15,7 +15,7 @@ fn engine_throughput_in_wasm() {
     let mut rates = Vec::new();
     for seed in 0..5 {
         let started = js_sys::Date::now();
-        let effects = reviewtime_core::workload::run(seed, events);
+        let effects = reviewtime_workload::run(seed, events);
         let ms = (js_sys::Date::now() - started).max(1.0);
         assert!(effects > events, "every event produces effects");
         rates.push(events as f64 / ms * 1000.0);

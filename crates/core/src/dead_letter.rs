@@ -94,18 +94,55 @@ pub struct DeadLetter {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DeadLetters {
     /// Oldest first.
-    pub entries: VecDeque<DeadLetter>,
+    entries: VecDeque<DeadLetter>,
     /// Entries evicted past the cap.
-    pub evicted: u64,
+    evicted: u64,
     /// Items inside evicted entries.
-    pub evicted_items: u64,
+    evicted_items: u64,
     /// Entries ever added.
-    pub added: u64,
+    added: u64,
     /// Entries the user retried or discarded.
-    pub released: u64,
+    released: u64,
 }
 
 impl DeadLetters {
+    /// The entries, oldest first.
+    pub fn entries(&self) -> &VecDeque<DeadLetter> {
+        &self.entries
+    }
+
+    /// Entries evicted past the cap.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Items inside evicted entries.
+    pub fn evicted_items(&self) -> u64 {
+        self.evicted_items
+    }
+
+    /// Entries ever added.
+    pub fn added(&self) -> u64 {
+        self.added
+    }
+
+    /// Entries the user retried or discarded.
+    pub fn released(&self) -> u64 {
+        self.released
+    }
+
+    /// Whether the queue changed: entries never change once added, so the
+    /// counts say it (added, released, held).
+    pub fn version(&self) -> (u64, u64, usize) {
+        (self.added, self.released, self.entries.len())
+    }
+
+    /// The queue as JSON, as a store keeps it.
+    pub fn to_json(&self) -> String {
+        // Strings, numbers and enums only: serde_json cannot fail on it.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
     /// Adds an entry, evicting the oldest past `cap`; returns how many were evicted.
     pub fn push(&mut self, mut entry: DeadLetter, cap: usize) -> u64 {
         self.added += 1;

@@ -337,6 +337,12 @@ impl Outbox {
         std::mem::take(&mut self.changes)
     }
 
+    /// Puts `keys` back in the journal: a write that took them is not known
+    /// to have happened.
+    pub fn owe(&mut self, keys: BTreeSet<ItemKey>) {
+        self.changes.extend(keys);
+    }
+
     /// Every item's key, for a shell that must write them all (a migration).
     pub fn all_keys(&self) -> BTreeSet<ItemKey> {
         self.sessions

@@ -33,8 +33,9 @@ pub type TabId = i64;
 pub struct PrPage {
     /// The pull request (owner and repository in lower case: GitHub ignores case).
     pub pr: PullRef,
-    /// Conversation, Commits, Checks or Files, when the URL says.
-    pub tab: Option<PrTab>,
+    /// The view (Conversation, Commits, Checks or Files), when the URL says.
+    #[serde(alias = "tab")]
+    pub view: Option<PrTab>,
 }
 
 /// The key of a pull request: host, owner, repository, number, compared without case.
@@ -95,7 +96,7 @@ impl Session {
         Session {
             id,
             pr: page.pr.clone(),
-            view: page.tab,
+            view: page.view,
             started_at: now,
             last_seen: now,
             seen_active_ms: 0,
@@ -169,18 +170,57 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Reviews {
     /// Tabs showing a pull request.
-    pub tabs: BTreeMap<TabId, TabView>,
+    tabs: BTreeMap<TabId, TabView>,
     /// Open sessions, by [`pr_key`].
-    pub sessions: BTreeMap<String, Session>,
+    sessions: BTreeMap<String, Session>,
     /// Tabs closed in this browser run, and when: their late messages are refused.
-    pub closed_tabs: BTreeMap<TabId, UnixMillis>,
-    /// The active tab of the focused window; `None` when Chrome has no focus.
-    pub front_tab: Option<TabId>,
+    closed_tabs: BTreeMap<TabId, UnixMillis>,
+    /// The front tab: the active tab of the focused window; `None` when
+    /// Chrome has no focus.
+    front_tab: Option<TabId>,
     /// Whether the system reports the user idle or locked.
-    pub user_idle: bool,
+    user_idle: bool,
 }
 
 impl Reviews {
+    /// The open sessions, by [`pr_key`].
+    pub fn sessions(&self) -> impl ExactSizeIterator<Item = &Session> {
+        self.sessions.values()
+    }
+
+    /// The open session of the pull request whose [`pr_key`] is `key`.
+    pub fn session(&self, key: &str) -> Option<&Session> {
+        self.sessions.get(key)
+    }
+
+    /// The front tab, if Chrome has focus.
+    pub fn front_tab(&self) -> Option<TabId> {
+        self.front_tab
+    }
+
+    /// Whether the system reports the user idle or locked.
+    pub fn is_idle(&self) -> bool {
+        self.user_idle
+    }
+
+    /// The tabs showing a pull request, and what they show.
+    pub fn tabs(&self) -> impl Iterator<Item = (TabId, &TabView)> {
+        self.tabs.iter().map(|(t, v)| (*t, v))
+    }
+
+    /// The progress records of open sessions last reported `every` ms ago or
+    /// more, marked reported at `now`.
+    pub fn progress_due(&mut self, now: UnixMillis, every: i64) -> Vec<SessionRecord> {
+        let mut records = Vec::new();
+        for s in self.sessions.values_mut() {
+            if now - s.reported_at >= every {
+                s.reported_at = now;
+                records.push(s.record(now, false));
+            }
+        }
+        records
+    }
+
     /// The session a tab shows, if any.
     pub fn session_of(&self, tab: TabId) -> Option<&Session> {
         self.sessions.get(&self.tabs.get(&tab)?.pr)
@@ -240,8 +280,8 @@ impl Reviews {
     ) -> Option<Report> {
         let key = pr_key(&page.pr);
         if let Some(s) = self.sessions.get_mut(&key) {
-            if page.tab.is_some() {
-                s.view = page.tab;
+            if page.view.is_some() {
+                s.view = page.view;
             }
             return None;
         }
@@ -302,18 +342,18 @@ impl Reviews {
         } else if self.front_tab == Some(tab) {
             self.front_tab = None;
         }
-        let out = self.shows(tab, page, now, new_id);
+        let out = self.location(tab, page, now, new_id);
         if let Some(t) = self.tabs.get_mut(&tab) {
             t.visible = visible;
         }
         self.seen_in(tab, now);
-        self.settle_clocks(now);
+        self.match_clocks(now);
         out
     }
 
     /// `tab` shows `page` (a PR or not), as far as Chrome or the page says;
     /// visibility and focus are not touched.
-    pub fn shows(
+    pub fn location(
         &mut self,
         tab: TabId,
         page: Option<PrPage>,
@@ -343,7 +383,7 @@ impl Reviews {
             }
         }
         out.extend(self.end_unshown(|_| now));
-        self.settle_clocks(now);
+        self.match_clocks(now);
         out
     }
 
@@ -360,7 +400,7 @@ impl Reviews {
         }
         self.closed_tabs.insert(tab, now);
         let out = self.end_unshown(|_| now);
-        self.settle_clocks(now);
+        self.match_clocks(now);
         out
     }
 
@@ -388,7 +428,7 @@ impl Reviews {
             }
         }
         let out = self.end_unshown(|s| s.last_seen);
-        self.settle_clocks(now);
+        self.match_clocks(now);
         out
     }
 
@@ -404,14 +444,14 @@ impl Reviews {
         if let Some(t) = tab.filter(|_| changed) {
             self.seen_in(t, now);
         }
-        self.settle_clocks(now);
+        self.match_clocks(now);
         Vec::new()
     }
 
     /// The system's idle state changed.
     pub fn idle(&mut self, idle: bool, now: UnixMillis) -> Vec<Report> {
         let was_idle = std::mem::replace(&mut self.user_idle, idle);
-        self.settle_clocks(now);
+        self.match_clocks(now);
         if was_idle && !idle {
             // Coming back from idle is a sign of the user; being told again
             // that the system is active (every alarm re-reads it) is not.
@@ -431,7 +471,7 @@ impl Reviews {
     }
 
     /// Ends an open session taken over from an older layout, at its last sign of the user.
-    pub fn end_legacy(&mut self, mut session: Session) -> Report {
+    pub fn end_legacy(mut session: Session) -> Report {
         let at = session.last_seen.max(session.started_at);
         session.set_active(false, at);
         session.active_ms = session.active_ms.min(at - session.started_at);
@@ -444,7 +484,7 @@ impl Reviews {
 
     /// Ends the sessions idle past the limit (at their last sign of the user)
     /// and forgets closed tabs after `closed_memory_ms`.
-    pub fn settle(
+    pub fn end_idle(
         &mut self,
         now: UnixMillis,
         idle_limit_ms: i64,
@@ -464,7 +504,7 @@ impl Reviews {
     }
 
     /// Starts and stops active clocks to match presence at `now`.
-    fn settle_clocks(&mut self, now: UnixMillis) {
+    fn match_clocks(&mut self, now: UnixMillis) {
         let keys: Vec<(String, bool)> = self
             .sessions
             .keys()
@@ -499,7 +539,7 @@ mod tests {
                 repo: "r".into(),
                 number: n,
             },
-            tab: None,
+            view: None,
         }
     }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::dead_letter::DeadLetters;
+use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::outbox::Outbox;
 use crate::rng::SplitMix64;
 use crate::session::Reviews;
@@ -122,60 +122,55 @@ pub struct InFlight {
     pub expires_at: UnixMillis,
 }
 
-/// Everything the extension must remember between service-worker lives.
+/// The ids this install makes: its own prefix, a counter for sessions and
+/// activities, and request ids. One place hands them out, so no caller has
+/// to take the state apart to borrow it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct State {
-    /// Layout version, for migrations.
-    pub version: u32,
+pub struct IdGen {
     /// Random per-install id chosen by the shell; prefixes client-generated ids.
-    pub install_id: String,
+    install_id: String,
     /// Counter for ids.
-    pub next_seq: u64,
-    /// Jitter source, seeded by the shell.
-    pub rng: SplitMix64,
-    /// Policies: code defaults plus what the user set, never stored, so new
-    /// defaults reach existing installs.
-    #[serde(skip)]
-    pub config: Config,
-    /// Tabs, presence and open sessions.
-    #[serde(default)]
-    pub reviews: Reviews,
-    /// What waits.
-    pub outbox: Outbox,
-    /// What failed for good.
-    pub dead: DeadLetters,
-    /// The request in flight.
-    pub in_flight: Option<InFlight>,
-    /// Credentials.
-    pub auth: Auth,
-    /// Network.
-    pub link: Link,
-    /// Items per batch now; halves on 413, grows back on success.
-    pub batch_cap: usize,
-    /// A refused batch is being cut in halves to find the refused item:
-    /// `batch_cap` does not grow back until it is found.
-    #[serde(default)]
-    pub bisecting: bool,
-    /// Every request waits until then (the server asked).
-    #[serde(default)]
-    pub hold: Option<Hold>,
-    /// Send what is ready now rather than after the flush delay.
-    pub flush_requested: bool,
-    /// Last acknowledged request.
-    pub last_success_at: Option<UnixMillis>,
-    /// The last failure, in words.
-    pub last_error: Option<String>,
-    /// Request ids.
-    pub next_request_id: u64,
+    next_seq: u64,
+    /// The next request id.
+    next_request_id: u64,
+}
+
+impl IdGen {
+    /// A new id, `<install>-<prefix><n>`, never handed out before by this install.
+    pub fn next(&mut self, prefix: &str) -> String {
+        self.next_seq += 1;
+        format!("{}-{prefix}{:x}", self.install_id, self.next_seq)
+    }
+
+    /// A new request id.
+    pub fn next_request(&mut self) -> u64 {
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        id
+    }
+
+    /// The install's id.
+    pub fn install_id(&self) -> &str {
+        &self.install_id
+    }
+}
+
+/// Diagnostics: what was refused, lost or recovered, for the popup.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
     /// Messages a version-1 install had answered, kept from its snapshot.
     /// No longer counted: counting would make every read-only message a
     /// write (docs/ARCHITECTURE.md, invariant 12: a read writes nothing).
+    #[serde(default)]
     pub messages_handled: u64,
     /// Snapshots found unreadable and set aside.
+    #[serde(default)]
     pub recovered_corrupt: u32,
     /// Inputs refused as malformed or out of place.
+    #[serde(default)]
     pub rejected_inputs: u64,
     /// Requests whose worker died before the answer came.
+    #[serde(default)]
     pub abandoned_requests: u64,
     /// Review actions refused because the outbox was full.
     #[serde(default)]
@@ -185,14 +180,68 @@ pub struct State {
     pub refused_sessions: u64,
 }
 
+/// Everything the extension must remember between service-worker lives.
+///
+/// Its fields are the engine's: outside the crate it is read through
+/// methods, and changed only by [`crate::Engine`]'s inputs (and, for a store
+/// assembling it from its parts, [`State::attach`] and [`State::recover`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Layout version, for migrations.
+    pub(crate) version: u32,
+    /// Ids handed out.
+    #[serde(flatten)]
+    pub(crate) ids: IdGen,
+    /// Jitter source, seeded by the shell.
+    pub(crate) rng: SplitMix64,
+    /// Policies: code defaults plus what the user set, never stored, so new
+    /// defaults reach existing installs.
+    #[serde(skip)]
+    pub(crate) config: Config,
+    /// Tabs, presence and open sessions.
+    #[serde(default)]
+    pub(crate) reviews: Reviews,
+    /// What waits.
+    pub(crate) outbox: Outbox,
+    /// What failed for good.
+    pub(crate) dead: DeadLetters,
+    /// The request in flight.
+    pub(crate) in_flight: Option<InFlight>,
+    /// Credentials.
+    pub(crate) auth: Auth,
+    /// Network.
+    pub(crate) link: Link,
+    /// Items per batch now; halves on 413, grows back on success.
+    pub(crate) batch_cap: usize,
+    /// A refused batch is being cut in halves to find the refused item:
+    /// `batch_cap` does not grow back until it is found.
+    #[serde(default)]
+    pub(crate) bisecting: bool,
+    /// Every request waits until then (the server asked).
+    #[serde(default)]
+    pub(crate) hold: Option<Hold>,
+    /// Send what is ready now rather than after the flush delay.
+    pub(crate) flush_requested: bool,
+    /// Last acknowledged request.
+    pub(crate) last_success_at: Option<UnixMillis>,
+    /// The last failure, in words.
+    pub(crate) last_error: Option<String>,
+    /// Diagnostics.
+    #[serde(flatten)]
+    pub(crate) counters: Counters,
+}
+
 impl State {
     /// A fresh state for a new install.
     pub fn new(install_id: impl Into<String>, seed: u64) -> Self {
         let config = Config::default();
         State {
             version: CURRENT_VERSION,
-            install_id: install_id.into(),
-            next_seq: 0,
+            ids: IdGen {
+                install_id: install_id.into(),
+                next_seq: 0,
+                next_request_id: 1,
+            },
             rng: SplitMix64::new(seed),
             batch_cap: config.max_batch_items,
             bisecting: false,
@@ -207,14 +256,120 @@ impl State {
             flush_requested: false,
             last_success_at: None,
             last_error: None,
-            next_request_id: 1,
-            messages_handled: 0,
-            recovered_corrupt: 0,
-            rejected_inputs: 0,
-            abandoned_requests: 0,
-            refused_activities: 0,
-            refused_sessions: 0,
+            counters: Counters::default(),
         }
+    }
+
+    /// A fresh state whose request ids start at `first` (drawn at random by
+    /// the shell, so a new install's ids never repeat an earlier life's).
+    pub fn with_first_request_id(mut self, first: u64) -> Self {
+        self.ids.next_request_id = first.max(1);
+        self
+    }
+
+    /// Sets the tunables (they are never stored).
+    pub fn set_config(&mut self, config: Config) {
+        self.config = config;
+    }
+
+    /// The install's id.
+    pub fn install_id(&self) -> &str {
+        self.ids.install_id()
+    }
+
+    /// The tunables in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Tabs, presence and open sessions.
+    pub fn reviews(&self) -> &Reviews {
+        &self.reviews
+    }
+
+    /// What waits to be sent.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The failed syncs.
+    pub fn dead(&self) -> &DeadLetters {
+        &self.dead
+    }
+
+    /// The request in flight, if any.
+    pub fn in_flight(&self) -> Option<&InFlight> {
+        self.in_flight.as_ref()
+    }
+
+    /// Whether the engine may talk to the server.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// The server's hold on every request, if any.
+    pub fn hold(&self) -> Option<&Hold> {
+        self.hold.as_ref()
+    }
+
+    /// Items per batch now.
+    pub fn batch_cap(&self) -> usize {
+        self.batch_cap
+    }
+
+    /// The last failure, in words.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// Diagnostics.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Moves the outbox out (a store that keeps its items elsewhere).
+    pub fn take_outbox(&mut self) -> Outbox {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Moves the dead-letter queue out (a store that keeps it elsewhere).
+    pub fn take_dead(&mut self) -> DeadLetters {
+        std::mem::take(&mut self.dead)
+    }
+
+    /// Puts the parts a store keeps apart back in.
+    pub fn attach(&mut self, outbox: Outbox, dead: DeadLetters) {
+        self.outbox = outbox;
+        self.dead = dead;
+    }
+
+    /// Stored parts that could not be read become failed syncs (exportable,
+    /// discardable), counted and said in words; nothing real is pushed out
+    /// for them beyond the queue's own cap.
+    pub fn recover(&mut self, unreadable: Vec<DeadLetter>) {
+        if unreadable.is_empty() {
+            return;
+        }
+        self.counters.recovered_corrupt = self.counters.recovered_corrupt.saturating_add(1);
+        self.last_error = Some(format!(
+            "{} stored part(s) could not be read: they are listed as failed syncs",
+            unreadable.len()
+        ));
+        let cap = self.config.dead_letter_cap;
+        for entry in unreadable {
+            self.dead.push(entry, cap);
+        }
+    }
+
+    /// The snapshot without its outbox and dead letters (which a store keeps
+    /// apart), as JSON; they are moved out, not copied, while it is encoded.
+    pub(crate) fn small_part_json(&mut self) -> String {
+        let outbox = std::mem::take(&mut self.outbox);
+        let dead = std::mem::take(&mut self.dead);
+        let meta = self.to_json();
+        self.outbox = outbox;
+        self.dead = dead;
+        meta
     }
 
     /// Serialises the snapshot.
@@ -263,7 +418,7 @@ impl State {
                             reported_at: t.started_at,
                             reported_active_ms: 0,
                         };
-                        let r = state.reviews.end_legacy(session);
+                        let r = Reviews::end_legacy(session);
                         let at = r.record.ended_at.unwrap_or(r.record.started_at);
                         let _ = state.outbox.queue_session(r.record, at, cap, true);
                     }
@@ -315,7 +470,7 @@ impl StateV1 {
                 (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
             });
         let mut state = State::new(self.install_id, seed);
-        state.messages_handled = self.messages_handled;
+        state.counters.messages_handled = self.messages_handled;
         state
     }
 }
@@ -346,7 +501,7 @@ mod tests {
         let s =
             State::from_json(r#"{"version":1,"install_id":"feed","messages_handled":7}"#).unwrap();
         assert_eq!(
-            (s.version, s.install_id.as_str(), s.messages_handled),
+            (s.version, s.install_id(), s.counters.messages_handled),
             (CURRENT_VERSION, "feed", 7)
         );
         assert!(s.outbox.is_empty());
@@ -377,7 +532,7 @@ mod tests {
         raw["version"] = 2.into();
         let loaded = State::from_json(&raw.to_string()).unwrap();
         assert_eq!(loaded.config, Config::default());
-        assert_eq!(loaded.install_id, "abc");
+        assert_eq!(loaded.install_id(), "abc");
         assert_eq!(
             State::from_json(r#"{"version":99}"#),
             Err(LoadError::UnknownVersion(99))

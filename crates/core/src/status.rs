@@ -124,8 +124,7 @@ impl Status {
             .min();
         let open_sessions = state
             .reviews
-            .sessions
-            .values()
+            .sessions()
             .map(|s| {
                 let wall = (now - s.started_at).max(0);
                 OpenSession {
@@ -145,14 +144,14 @@ impl Status {
             last_success_at: state.last_success_at,
             waiting,
             next_retry_at,
-            dead_letters: state.dead.entries.len(),
-            evicted: state.dead.evicted,
-            evicted_items: state.dead.evicted_items,
+            dead_letters: state.dead.entries().len(),
+            evicted: state.dead.evicted(),
+            evicted_items: state.dead.evicted_items(),
             last_error: state.last_error.clone(),
             open_sessions,
-            recovered_corrupt: state.recovered_corrupt,
-            rejected_inputs: state.rejected_inputs,
-            refused_full: state.refused_activities + state.refused_sessions,
+            recovered_corrupt: state.counters.recovered_corrupt,
+            rejected_inputs: state.counters.rejected_inputs,
+            refused_full: state.counters.refused_activities + state.counters.refused_sessions,
             hold_until: held,
             probe_at: match (&state.auth, &state.link) {
                 (Auth::Rejected { recheck_at, .. }, _) => Some(*recheck_at),
@@ -171,7 +170,7 @@ impl Status {
             },
             conflicts: state
                 .dead
-                .entries
+                .entries()
                 .iter()
                 .filter(|e| matches!(e.payload, DeadPayload::Conflict { .. }))
                 .count(),

@@ -20,7 +20,7 @@ pub fn pr(n: u64) -> PrPage {
             repo: "widgets".into(),
             number: n,
         },
-        tab: None,
+        view: None,
     }
 }
 
@@ -30,14 +30,34 @@ impl Harness {
             engine: Engine::new(State::new("test", 1)),
             now: T0,
         };
-        h.handle(Event::SignedIn);
+        h.command(|e, now| e.sign_in(now));
         h
     }
 
-    /// Handles an event and returns the effects.
+    /// Handles an event in a commit of its own and returns its effects.
     pub fn handle(&mut self, event: Event) -> Vec<Effect> {
         self.engine.handle(event, self.now);
-        std::iter::from_fn(|| self.engine.poll_effect()).collect()
+        self.effects()
+    }
+
+    /// Runs one of the engine's command methods in a commit of its own and
+    /// returns the requests it released.
+    pub fn command(&mut self, f: impl FnOnce(&mut Engine, i64)) -> Vec<Request> {
+        f(&mut self.engine, self.now);
+        Self::sends(&self.effects())
+    }
+
+    /// Polls the commit's effects as a shell does: a persist is acknowledged
+    /// as soon as it is seen (the write "succeeded"), which releases the rest.
+    pub fn effects(&mut self) -> Vec<Effect> {
+        let mut out = Vec::new();
+        while let Some(effect) = self.engine.poll_effect() {
+            if matches!(effect, Effect::Persist(_)) {
+                self.engine.persisted();
+            }
+            out.push(effect);
+        }
+        out
     }
 
     pub fn sends(effects: &[Effect]) -> Vec<Request> {

@@ -17,11 +17,11 @@ fn comment() -> Event {
 
 fn attempts(h: &Harness) -> Vec<u32> {
     let st = h.engine.state();
-    st.outbox
+    st.outbox()
         .sessions()
         .iter()
         .map(|s| s.retry.attempts)
-        .chain(st.outbox.activities().iter().map(|a| a.retry.attempts))
+        .chain(st.outbox().activities().iter().map(|a| a.retry.attempts))
         .collect()
 }
 
@@ -35,7 +35,7 @@ fn a_session_end_is_persisted_then_sent_in_the_same_event_ahead_of_queued_activi
     h.now += 1_000;
     let effects = h.handle(Event::TabClosed { tab: 1 });
     assert!(
-        matches!(effects[0], Effect::Persist),
+        matches!(effects[0], Effect::Persist(_)),
         "persist comes first: {effects:?}"
     );
     assert!(matches!(effects[1], Effect::Send(_)));
@@ -49,7 +49,7 @@ fn a_session_end_is_persisted_then_sent_in_the_same_event_ahead_of_queued_activi
     assert_eq!(next.len(), 1);
     assert!(next[0].path.ends_with("/activities/batch"));
     assert!(h.ok(&next[0]).is_empty());
-    assert!(h.engine.state().outbox.is_empty());
+    assert!(h.engine.state().outbox().is_empty());
     assert_eq!(h.engine.status(h.now).state, SyncState::AllSynced);
 }
 
@@ -95,7 +95,7 @@ fn a_5xx_backs_off_with_jitter_and_a_429_honours_retry_after() {
     let mut h = Harness::new();
     let req = h.open(1, 7).remove(0);
     assert!(h.reply(&req, 500, None, String::new()).is_empty());
-    let retry_at = h.engine.state().outbox.sessions()[0].retry.retry_at;
+    let retry_at = h.engine.state().outbox().sessions()[0].retry.retry_at;
     assert!(
         (h.now..=h.now + 1_000).contains(&retry_at),
         "first retry within the 1 s ceiling"
@@ -149,8 +149,8 @@ fn a_401_pauses_everything_until_sign_in_and_nothing_is_dead_lettered() {
     assert_eq!(h.engine.status(h.now).state, SyncState::SignedOut);
     h.handle(Event::TabClosed { tab: 1 });
     assert!(h.handle_sends(Event::Alarm).is_empty());
-    assert!(h.engine.state().dead.entries.is_empty());
-    let sent = h.handle_sends(Event::SignedIn);
+    assert!(h.engine.state().dead().entries().is_empty());
+    let sent = h.command(|e, now| e.sign_in(now));
     assert_eq!(sent.len(), 1);
     let record: SessionRecord = serde_json::from_str(&sent[0].body).unwrap();
     assert!(
@@ -189,7 +189,7 @@ fn a_413_splits_the_batch_and_a_400_on_one_item_dead_letters_it_with_status_and_
         None,
         r#"{"code":"bad_request","message":"activity x: at must be positive"}"#.into(),
     );
-    let dead = &h.engine.state().dead.entries;
+    let dead = &h.engine.state().dead().entries();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].status, Some(400));
     assert!(
@@ -198,14 +198,12 @@ fn a_413_splits_the_batch_and_a_400_on_one_item_dead_letters_it_with_status_and_
         dead[0].reason
     );
     assert!(after.is_empty());
-    assert!(h.engine.state().outbox.is_empty());
+    assert!(h.engine.state().outbox().is_empty());
     // Retry puts it back with attempts reset; the server now accepts it.
-    let retried = h.handle_sends(Event::RetryDead {
-        id: Some("dl-1".into()),
-    });
+    let retried = h.command(|e, now| e.retry_dead(Some("dl-1"), now));
     assert_eq!(retried.len(), 1);
     h.ok(&retried[0]);
-    assert!(h.engine.state().dead.entries.is_empty() && h.engine.state().outbox.is_empty());
+    assert!(h.engine.state().dead().entries().is_empty() && h.engine.state().outbox().is_empty());
     let export: serde_json::Value = serde_json::from_str(&h.engine.export_dead_letters()).unwrap();
     assert_eq!(export["dead_letters"].as_array().unwrap().len(), 0);
 }
@@ -216,8 +214,8 @@ fn transient_failures_dead_letter_only_after_10_attempts_and_24_hours() {
     let mut req = h.open(1, 7).remove(0);
     for n in 1..=200 {
         h.reply(&req, 500, None, "oops".into());
-        if !h.engine.state().dead.entries.is_empty() {
-            let first = h.engine.state().dead.entries[0].clone();
+        if !h.engine.state().dead().entries().is_empty() {
+            let first = h.engine.state().dead().entries()[0].clone();
             assert!(n >= 10, "not before 10 attempts (gave up at {n})");
             assert!(h.now - common::T0 >= 24 * 3_600_000, "not before 24 h");
             assert_eq!(first.status, Some(500));
@@ -248,7 +246,7 @@ fn the_dead_letter_cap_evicts_and_counts() {
     }
     let st = h.engine.status(h.now);
     assert_eq!((st.dead_letters, st.evicted, st.evicted_items), (50, 5, 5));
-    assert!(st.last_error.unwrap().contains("5 oldest") || h.engine.state().dead.evicted == 5);
+    assert!(st.last_error.unwrap().contains("5 oldest") || h.engine.state().dead().evicted() == 5);
 }
 
 #[test]
@@ -307,7 +305,7 @@ fn switching_pr_tabs_is_recorded_and_a_review_is_an_activity() {
     let mut h = Harness::new();
     h.open(1, 7);
     let mut page = pr(7);
-    page.tab = Some(reviewtime_core::protocol::PrTab::Files);
+    page.view = Some(reviewtime_core::protocol::PrTab::Files);
     h.handle(Event::Page {
         tab: 1,
         page: Some(page),
@@ -325,14 +323,14 @@ fn switching_pr_tabs_is_recorded_and_a_review_is_an_activity() {
     let kinds: Vec<_> = h
         .engine
         .state()
-        .outbox
+        .outbox()
         .activities()
         .iter()
         .map(|a| a.activity.kind.clone())
         .collect();
     assert_eq!(kinds.len(), 2);
     assert_eq!(
-        h.engine.state().reviews.sessions.len(),
+        h.engine.state().reviews().sessions().len(),
         1,
         "same PR, same session"
     );
@@ -343,7 +341,7 @@ fn switching_pr_tabs_is_recorded_and_a_review_is_an_activity() {
         client_id: None,
         at: None,
     });
-    assert_eq!(h.engine.state().rejected_inputs, 1);
+    assert_eq!(h.engine.state().counters().rejected_inputs, 1);
 }
 
 #[test]
@@ -355,12 +353,12 @@ fn a_new_worker_life_sends_again_at_once_what_the_last_one_had_in_flight() {
     assert_eq!(again.len(), 1, "not after the marker's expiry");
     assert_eq!(again[0].items, req.items);
     assert_ne!(again[0].id, req.id);
-    assert_eq!(h.engine.state().abandoned_requests, 1);
+    assert_eq!(h.engine.state().counters().abandoned_requests, 1);
     // The dead life's answer, should one come, changes nothing.
     h.ok(&req);
-    assert_eq!(h.engine.state().outbox.len(), 1);
+    assert_eq!(h.engine.state().outbox().len(), 1);
     h.ok(&again[0]);
-    assert!(h.engine.state().outbox.is_empty());
+    assert!(h.engine.state().outbox().is_empty());
 }
 
 #[test]
@@ -375,10 +373,10 @@ fn a_worker_killed_mid_request_never_blocks_later_syncs() {
     assert_ne!(again[0].id, req.id);
     // The stale answer to the first request changes nothing.
     h.ok(&req);
-    assert_eq!(h.engine.state().outbox.len(), 1);
+    assert_eq!(h.engine.state().outbox().len(), 1);
     h.ok(&again[0]);
-    assert!(h.engine.state().outbox.is_empty());
-    assert_eq!(h.engine.state().abandoned_requests, 1);
+    assert!(h.engine.state().outbox().is_empty());
+    assert_eq!(h.engine.state().counters().abandoned_requests, 1);
 }
 
 #[test]
@@ -414,8 +412,8 @@ fn a_report_racing_the_tab_close_opens_no_ghost_session_and_the_real_end_superse
         "the worker's end wins over the beacon's"
     );
     h.open(1, 7); // the page's last visibility report arrives after the close
-    assert!(h.engine.state().reviews.sessions.is_empty());
-    assert_eq!(h.engine.state().rejected_inputs, 1);
+    assert!(h.engine.state().reviews().sessions().len() == 0);
+    assert_eq!(h.engine.state().counters().rejected_inputs, 1);
 }
 
 #[test]
@@ -431,7 +429,7 @@ fn a_content_script_repeating_an_activity_gets_it_recorded_once_with_its_own_tim
     };
     h.handle(repeat());
     h.handle(repeat());
-    let acts = &h.engine.state().outbox.activities();
+    let acts = &h.engine.state().outbox().activities();
     assert_eq!(acts.len(), 1);
     assert_eq!(acts[0].activity.id, "cs-0123456789abcdef");
     assert_eq!(acts[0].activity.at, common::T0 + 1_000);
@@ -448,10 +446,10 @@ fn a_content_script_repeating_an_activity_gets_it_recorded_once_with_its_own_tim
         client_id: Some("cs-fedcba9876543210".into()),
         at: Some(common::T0 + 99_999_999),
     });
-    let acts = &h.engine.state().outbox.activities();
+    let acts = &h.engine.state().outbox().activities();
     assert_eq!(acts.len(), 2);
     assert_eq!(acts[1].activity.at, h.now);
-    assert_eq!(h.engine.state().rejected_inputs, 1);
+    assert_eq!(h.engine.state().counters().rejected_inputs, 1);
 }
 
 #[test]
@@ -471,7 +469,7 @@ fn the_beacon_preview_carries_progress_never_an_end_and_only_the_newest_activiti
     let newest = &h
         .engine
         .state()
-        .outbox
+        .outbox()
         .activities()
         .back()
         .unwrap()
@@ -521,7 +519,7 @@ fn three_actions_within_200_ms_leave_in_one_request_after_the_flush_delay() {
         serde_json::from_str(&second[0].body).unwrap();
     assert_eq!(batch.activities.len(), 3, "all three in one batch");
     assert!(h.ok(&second[0]).is_empty());
-    assert!(h.engine.state().outbox.is_empty());
+    assert!(h.engine.state().outbox().is_empty());
 }
 
 #[test]
@@ -542,7 +540,7 @@ fn the_items_of_a_failed_batch_retry_together() {
     let times: std::collections::HashSet<i64> = h
         .engine
         .state()
-        .outbox
+        .outbox()
         .activities()
         .iter()
         .map(|a| a.retry.retry_at)

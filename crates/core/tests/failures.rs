@@ -27,7 +27,12 @@ fn viewed(path: &str) -> Event {
 }
 
 fn attempts(h: &Harness) -> u32 {
-    h.engine.state().outbox.retries().map(|r| r.attempts).sum()
+    h.engine
+        .state()
+        .outbox()
+        .retries()
+        .map(|r| r.attempts)
+        .sum()
 }
 
 fn batch_ids(req: &Request) -> Vec<String> {
@@ -54,7 +59,7 @@ fn drain(
             queue.extend(h.reply(&req, status, None, body));
             continue;
         }
-        if h.engine.state().outbox.is_empty() {
+        if h.engine.state().outbox().is_empty() {
             break;
         }
         queue.extend(h.advance(1_000));
@@ -100,14 +105,14 @@ fn a_web_page_where_the_api_should_be_pauses_and_loses_nothing() {
     assert_eq!(st.dead_letters, 0);
     assert_eq!(st.evicted, 0);
     assert_eq!(attempts(&h), 0, "no item used an attempt");
-    assert_eq!(h.engine.state().outbox.sessions().len(), 3);
+    assert_eq!(h.engine.state().outbox().sessions().len(), 3);
     // The portal is gone: everything arrives within a probe's wait.
     queue.extend(h.advance(8_000));
     assert!(!queue.is_empty(), "a probe went");
     drain(&mut h, queue, |r| (200, Harness::ok_body(r)));
-    assert!(h.engine.state().outbox.is_empty());
+    assert!(h.engine.state().outbox().is_empty());
     assert_eq!(h.engine.status(h.now).state, SyncState::AllSynced);
-    assert_eq!(h.engine.state().dead.entries.len(), 0);
+    assert_eq!(h.engine.state().dead().entries().len(), 0);
 }
 
 #[test]
@@ -130,7 +135,7 @@ fn a_redirect_or_an_error_page_is_not_the_api_but_the_api_s_own_refusal_is() {
         "<html><body>Not Found</body></html>".into(),
     );
     assert_eq!(h.engine.status(h.now).state, SyncState::NotApi);
-    assert_eq!(h.engine.state().dead.entries.len(), 0);
+    assert_eq!(h.engine.state().dead().entries().len(), 0);
     // ReviewTime's own refusal, with its JSON error, is about the item.
     let req = h.advance(10_000).remove(0);
     h.reply(
@@ -139,8 +144,8 @@ fn a_redirect_or_an_error_page_is_not_the_api_but_the_api_s_own_refusal_is() {
         None,
         r#"{"code":"bad_request","message":"pull request number must be positive"}"#.into(),
     );
-    assert_eq!(h.engine.state().dead.entries.len(), 1);
-    assert!(h.engine.state().dead.entries[0]
+    assert_eq!(h.engine.state().dead().entries().len(), 1);
+    assert!(h.engine.state().dead().entries()[0]
         .reason
         .contains("must be positive"));
     let st = h.engine.status(h.now);
@@ -152,7 +157,7 @@ fn a_garbled_answer_is_sent_again_and_said_so() {
     let mut h = Harness::new();
     let req = h.open(1, 7).remove(0);
     h.reply(&req, 200, None, r#"{"unexpected":true}"#.into());
-    assert_eq!(h.engine.state().dead.entries.len(), 0);
+    assert_eq!(h.engine.state().dead().entries().len(), 0);
     assert_eq!(attempts(&h), 1);
     let st = h.engine.status(h.now);
     assert_eq!(st.state, SyncState::Failing);
@@ -176,7 +181,7 @@ fn paths_git_allows_are_made_to_fit_and_one_refused_item_is_one_failed_sync() {
     let paths: Vec<String> = h
         .engine
         .state()
-        .outbox
+        .outbox()
         .activities()
         .iter()
         .map(|a| match &a.activity.kind {
@@ -200,9 +205,9 @@ fn paths_git_allows_are_made_to_fit_and_one_refused_item_is_one_failed_sync() {
     };
     h.reply(&req, 200, None, serde_json::to_string(&ack).unwrap());
     let st = h.engine.state();
-    assert!(st.outbox.is_empty());
-    assert_eq!(st.dead.entries.len(), 1, "only the refused item");
-    match &st.dead.entries[0].payload {
+    assert!(st.outbox().is_empty());
+    assert_eq!(st.dead().entries().len(), 1, "only the refused item");
+    match &st.dead().entries()[0].payload {
         DeadPayload::Activities { items, prs } => {
             assert_eq!(items.len(), 1);
             assert_eq!(items[0].id, ids[1]);
@@ -221,7 +226,7 @@ fn a_server_that_refuses_a_whole_batch_is_bisected_to_the_bad_item() {
         for i in 0..100 {
             h.handle(viewed(&format!("src/f{i}.rs")));
         }
-        let bad_id = h.engine.state().outbox.activities()[bad]
+        let bad_id = h.engine.state().outbox().activities()[bad]
             .activity
             .id
             .clone();
@@ -237,9 +242,9 @@ fn a_server_that_refuses_a_whole_batch_is_bisected_to_the_bad_item() {
             }
         });
         let st = h.engine.state();
-        assert!(st.outbox.is_empty());
-        assert_eq!(st.dead.entries.len(), 1, "bad item {bad}");
-        match &st.dead.entries[0].payload {
+        assert!(st.outbox().is_empty());
+        assert_eq!(st.dead().entries().len(), 1, "bad item {bad}");
+        match &st.dead().entries()[0].payload {
             DeadPayload::Activities { items, .. } => assert_eq!(items[0].id, bad_id),
             other => panic!("{other:?}"),
         }
@@ -248,7 +253,7 @@ fn a_server_that_refuses_a_whole_batch_is_bisected_to_the_bad_item() {
             sent <= 16,
             "bisection, not one request per item: {sent} for bad item {bad}"
         );
-        assert_eq!(st.batch_cap, 100, "batches grow back once it is found");
+        assert_eq!(st.batch_cap(), 100, "batches grow back once it is found");
     }
 }
 
@@ -263,7 +268,7 @@ fn a_429_with_retry_after_holds_every_request_even_new_session_ends() {
     assert_eq!(st.hold_until, Some(h.now + 5_000));
     // New work, an urgent session end and "Sync now" all wait.
     let mut sent = h.handle_sends(Event::TabClosed { tab: 2 });
-    sent.extend(h.handle_sends(Event::SyncNow));
+    sent.extend(h.command(|e, now| e.sync_now(now)));
     for _ in 0..49 {
         sent.extend(h.advance(100));
     }
@@ -322,7 +327,7 @@ fn after_a_401_sync_now_a_slow_timer_or_the_same_pairing_link_resume() {
         "the popup's 'checked again at'"
     );
     assert!(h.advance(60_000).is_empty(), "paused");
-    let check = h.handle_sends(Event::SyncNow);
+    let check = h.command(|e, now| e.sync_now(now));
     assert_eq!(check.len(), 1, "one request checks the token");
     h.ok(&check[0]);
     assert_eq!(h.engine.status(h.now).state, SyncState::AllSynced);
@@ -341,7 +346,7 @@ fn after_a_401_sync_now_a_slow_timer_or_the_same_pairing_link_resume() {
     assert!(h.advance(299_000).is_empty());
 
     // Saving the same pairing link again resumes at once.
-    let sent = h.handle_sends(Event::SignedIn);
+    let sent = h.command(|e, now| e.sign_in(now));
     assert_eq!(sent.len(), 1);
 }
 
@@ -353,7 +358,7 @@ fn a_clock_that_goes_back_an_hour_holds_nothing() {
     let _ = req;
     h.now -= 3_600_000;
     h.reload();
-    let sent = h.handle_sends(Event::SyncNow);
+    let sent = h.command(|e, now| e.sync_now(now));
     assert_eq!(
         sent.len(),
         1,
@@ -370,7 +375,7 @@ fn a_clock_that_goes_back_an_hour_holds_nothing() {
         Some(h.now + 60_000),
         "the wait asked for, from now"
     );
-    let retry_at = h.engine.state().outbox.sessions()[0].retry.retry_at;
+    let retry_at = h.engine.state().outbox().sessions()[0].retry.retry_at;
     assert!(retry_at <= h.now + 300_000, "within the backoff cap");
     assert_eq!(h.advance(60_000).len(), 1);
 }
@@ -389,8 +394,8 @@ fn a_session_stored_with_other_content_is_a_conflict_with_both_versions() {
     };
     h.reply(&req, 200, None, serde_json::to_string(&ack).unwrap());
     let st = h.engine.state();
-    assert!(st.outbox.is_empty());
-    match &st.dead.entries[0].payload {
+    assert!(st.outbox().is_empty());
+    match &st.dead().entries()[0].payload {
         DeadPayload::Conflict { sent: s, stored: t } => {
             assert_eq!(s, &sent);
             assert_eq!(t, &stored);
@@ -399,8 +404,8 @@ fn a_session_stored_with_other_content_is_a_conflict_with_both_versions() {
     }
     assert_eq!(h.engine.status(h.now).conflicts, 1);
     // Retrying a conflict changes nothing: it stays for export or discard.
-    h.handle(Event::RetryDead { id: None });
-    assert_eq!(h.engine.state().dead.entries.len(), 1);
+    h.command(|e, now| e.retry_dead(None, now));
+    assert_eq!(h.engine.state().dead().entries().len(), 1);
     // The same content at the same revision is no conflict.
     let mut h = Harness::new();
     let req = h.open(1, 7).remove(0);
@@ -410,5 +415,5 @@ fn a_session_stored_with_other_content_is_a_conflict_with_both_versions() {
         applied: false,
     };
     h.reply(&req, 200, None, serde_json::to_string(&ack).unwrap());
-    assert!(h.engine.state().dead.entries.is_empty());
+    assert!(h.engine.state().dead().entries().is_empty());
 }

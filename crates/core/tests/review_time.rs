@@ -274,10 +274,16 @@ struct Sim {
 impl Sim {
     fn new(seed: u64) -> Sim {
         let mut state = State::new("ref", seed);
-        state.config.idle_limit_ms = IDLE_LIMIT_MS;
+        let mut config = state.config().clone();
+        config.idle_limit_ms = IDLE_LIMIT_MS;
+        state.set_config(config);
         let mut engine = Engine::new(state);
-        engine.handle(Event::SignedIn, common::T0);
-        while engine.poll_effect().is_some() {}
+        engine.sign_in(common::T0);
+        while let Some(effect) = engine.poll_effect() {
+            if matches!(effect, Effect::Persist(_)) {
+                engine.persisted();
+            }
+        }
         Sim {
             rng: SplitMix64::new(seed),
             now: common::T0,
@@ -308,14 +314,17 @@ impl Sim {
         while let Some(e) = queue.pop() {
             self.engine.handle(e, self.now);
             if std::env::var("REVIEW_TRACE").is_ok() {
-                let r = &self.engine.state().reviews;
-                for (k, s) in &r.sessions {
+                let r = self.engine.reviews();
+                for s in r.sessions() {
+                    let k = &s.id;
                     let rs = self.reference.open.get(&s.pr.number);
-                    eprintln!("   engine {k} act={} since={:?} seen={} | ref {:?} | front={:?} idle={} tabs={:?}", s.active_at(self.now), s.active_since.map(|x| x - common::T0), s.last_seen - common::T0, rs.map(|r| (r.last_seen - common::T0, r.active.iter().map(|(a,b)| (a - common::T0, b.map(|b| b - common::T0))).collect::<Vec<_>>())), r.front_tab, r.user_idle, r.tabs);
+                    eprintln!("   engine {k} act={} since={:?} seen={} | ref {:?} | front={:?} idle={} tabs={:?}", s.active_at(self.now), s.active_since.map(|x| x - common::T0), s.last_seen - common::T0, rs.map(|r| (r.last_seen - common::T0, r.active.iter().map(|(a,b)| (a - common::T0, b.map(|b| b - common::T0))).collect::<Vec<_>>())), r.front_tab(), r.is_idle(), r.tabs().collect::<Vec<_>>());
                 }
             }
             while let Some(effect) = self.engine.poll_effect() {
-                if let Effect::Send(req) = effect {
+                if let Effect::Persist(_) = effect {
+                    self.engine.persisted();
+                } else if let Effect::Send(req) = effect {
                     let body = self.accept(&req);
                     queue.push(Event::Response {
                         request_id: req.id,
@@ -539,7 +548,7 @@ impl Sim {
 
     fn kill_worker(&mut self) {
         let mut state = State::from_json(&self.engine.state().to_json()).unwrap();
-        state.config = self.engine.state().config.clone();
+        state.set_config(self.engine.state().config().clone());
         self.engine = Engine::new(state);
     }
 
@@ -594,7 +603,7 @@ fn run_seed(seed: u64) -> usize {
     sim.finish();
     assert!(sim.reference.open.is_empty());
     assert!(
-        sim.engine.state().reviews.sessions.is_empty(),
+        sim.engine.state().reviews().sessions().len() == 0,
         "seed {seed}: sessions left open"
     );
     let mut on_server: Vec<&SessionRecord> = sim.server.values().collect();

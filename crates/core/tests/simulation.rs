@@ -15,6 +15,7 @@ use reviewtime_core::protocol::{
     SessionAck, SessionRecord,
 };
 use reviewtime_core::rng::{Rng, SplitMix64};
+use reviewtime_core::state::InFlightItems;
 use reviewtime_core::{Effect, Engine, Event, HttpResult, IdleState, Request, State};
 
 /// The server's rules, as the real one implements them.
@@ -132,6 +133,9 @@ struct Sim {
     bad: HashSet<String>,
     /// The latest hold the engine persisted: no request before it.
     held_until: i64,
+    /// What the last persisted snapshot holds of the outbox: session revisions and activity ids.
+    stored_sessions: HashMap<String, u64>,
+    stored_activities: HashSet<String>,
 }
 
 impl Sim {
@@ -143,7 +147,9 @@ impl Sim {
         };
         let mut state = State::new("sim", seed);
         if profile == Profile::Hostile {
-            state.config.dead_letter_cap = 3;
+            let mut config = state.config().clone();
+            config.dead_letter_cap = 3;
+            state.set_config(config);
         }
         let engine = Engine::new(state);
         let persisted = engine.state().to_json();
@@ -165,9 +171,11 @@ impl Sim {
             events: 0,
             bad: HashSet::new(),
             held_until: i64::MIN,
+            stored_sessions: HashMap::new(),
+            stored_activities: HashSet::new(),
         };
         sim.server.old = seed % 4 < 2;
-        sim.handle(Event::SignedIn);
+        sim.command(|e, now| e.sign_in(now));
         sim
     }
 
@@ -178,7 +186,7 @@ impl Sim {
     fn outbox_ids(&self) -> HashSet<String> {
         self.engine
             .state()
-            .outbox
+            .outbox()
             .activities()
             .iter()
             .map(|a| a.activity.id.clone())
@@ -187,7 +195,7 @@ impl Sim {
 
     fn dead_ids(&self) -> HashSet<String> {
         let mut ids = HashSet::new();
-        for e in &self.engine.state().dead.entries {
+        for e in self.engine.state().dead().entries() {
             match &e.payload {
                 DeadPayload::Activities { items, .. } => {
                     ids.extend(items.iter().map(|a| a.id.clone()))
@@ -205,10 +213,16 @@ impl Sim {
     fn attempts(&self) -> u64 {
         self.engine
             .state()
-            .outbox
+            .outbox()
             .retries()
             .map(|r| u64::from(r.attempts))
             .sum()
+    }
+
+    /// Runs a command method of the engine in a commit of its own.
+    fn command(&mut self, f: impl FnOnce(&mut Engine, i64)) {
+        f(&mut self.engine, self.now);
+        self.handle(Event::Tick);
     }
 
     /// Feeds an event and performs its effects, maybe dying between two of them.
@@ -234,9 +248,9 @@ impl Sim {
         let before_outbox = self.outbox_ids();
         let before_dead = self.dead_ids();
         let before_attempts = self.attempts();
-        let before_evicted = self.engine.state().dead.evicted_items;
+        let before_evicted = self.engine.state().dead().evicted_items();
         self.engine.handle(event, self.now);
-        let evicted_now = self.engine.state().dead.evicted_items - before_evicted;
+        let evicted_now = self.engine.state().dead().evicted_items() - before_evicted;
         let after_dead = self.dead_ids();
         // The simulated user never retries or discards, so whatever leaves the queue was evicted.
         self.evicted
@@ -275,57 +289,94 @@ impl Sim {
         }
         while let Some(effect) = self.engine.poll_effect() {
             match effect {
-                Effect::Persist => {
+                Effect::Persist(_) => {
                     self.persisted = self.engine.state().to_json();
                     let st = self.engine.state();
-                    if let Some(h) = &st.hold {
+                    self.stored_sessions = st
+                        .outbox()
+                        .sessions()
+                        .iter()
+                        .map(|p| (p.record.id.clone(), p.record.revision))
+                        .collect();
+                    self.stored_activities = st
+                        .outbox()
+                        .activities()
+                        .iter()
+                        .map(|a| a.activity.id.clone())
+                        .collect();
+                    if let Some(h) = st.hold() {
                         self.held_until = self.held_until.max(h.until);
                     }
-                    self.created
-                        .extend(st.outbox.activities().iter().map(|a| a.activity.id.clone()));
+                    self.created.extend(
+                        st.outbox()
+                            .activities()
+                            .iter()
+                            .map(|a| a.activity.id.clone()),
+                    );
                     self.bad.extend(
-                        st.outbox
+                        st.outbox()
                             .activities()
                             .iter()
                             .filter(|a| is_bad(&a.activity))
                             .map(|a| a.activity.id.clone()),
                     );
-                    for p in st.outbox.sessions() {
+                    for p in st.outbox().sessions() {
                         if p.record.ended_at.is_some() {
                             self.ended_sessions.insert(p.record.id.clone());
                         }
                     }
                     assert!(
-                        st.dead.entries.len() <= st.config.dead_letter_cap,
+                        st.dead().entries().len() <= st.config().dead_letter_cap,
                         "dead-letter cap exceeded"
                     );
                     assert_eq!(
-                        st.dead.added,
-                        st.dead.entries.len() as u64 + st.dead.evicted + st.dead.released,
+                        st.dead().added(),
+                        st.dead().entries().len() as u64
+                            + st.dead().evicted()
+                            + st.dead().released(),
                         "an eviction went uncounted"
                     );
+                    // Killed between the write and its acknowledgement:
+                    // nothing of the commit may have left.
                     if !self.healthy && self.chance(3) {
                         return self.kill();
                     }
+                    self.engine.persisted();
                 }
                 Effect::Send(r) => {
+                    // Persist before send: what a request carries is in the
+                    // snapshot storage holds.
+                    let carried = match &r.items {
+                        InFlightItems::Session { id, revision } => self
+                            .stored_sessions
+                            .get(id)
+                            .is_some_and(|stored| stored >= revision),
+                        InFlightItems::Batch { ids } => {
+                            ids.iter().all(|id| self.stored_activities.contains(id))
+                        }
+                    };
+                    assert!(
+                        carried,
+                        "a request left with items storage does not hold: {:?}",
+                        r.items
+                    );
                     assert!(
                         self.now >= self.held_until,
                         "a request at {} while the server asked to wait until {} (hold now {:?})",
                         self.now,
                         self.held_until,
-                        self.engine.state().hold
+                        self.engine.state().hold()
                     );
                     // A second request may only go once the first is presumed lost.
                     let st = self.engine.state();
                     assert_eq!(
-                        st.in_flight.as_ref().map(|f| f.request_id),
+                        st.in_flight().map(|f| f.request_id),
                         Some(r.id),
                         "a send without its in-flight marker"
                     );
                     self.in_transit.push(r);
                 }
-                Effect::Wake { .. } | Effect::Notify(_) => {}
+                Effect::Notify(_) => {}
             }
         }
     }
@@ -338,9 +389,9 @@ impl Sim {
             }
         }
         // Tunables are not persisted: the shell applies them on every load.
-        let config = self.engine.state().config.clone();
+        let config = self.engine.state().config().clone();
         let mut state = State::from_json(&self.persisted).expect("persisted snapshots always load");
-        state.config = config;
+        state.set_config(config);
         self.engine = Engine::new(state);
     }
 
@@ -434,7 +485,7 @@ impl Sim {
                     1 + self.rng.up_to(4)
                 };
                 let mut page = pr(number);
-                page.tab = [None, Some(PrTab::Conversation), Some(PrTab::Files)]
+                page.view = [None, Some(PrTab::Conversation), Some(PrTab::Files)]
                     [self.rng.up_to(2) as usize];
                 let (visible, focused) = (self.chance(80), self.chance(60));
                 self.handle(Event::Page {
@@ -505,7 +556,7 @@ impl Sim {
         if let Some(t) = self.signed_out_until {
             if self.now >= t {
                 self.signed_out_until = None;
-                self.handle(Event::SignedIn);
+                self.command(|e, now| e.sign_in(now));
             }
         }
     }
@@ -514,7 +565,7 @@ impl Sim {
     fn heal(&mut self) {
         self.healthy = true;
         self.signed_out_until = None;
-        self.handle(Event::SignedIn);
+        self.command(|e, now| e.sign_in(now));
         self.handle(Event::Online);
         for tab in self.tabs {
             self.handle(Event::TabClosed { tab });
@@ -524,7 +575,8 @@ impl Sim {
                 self.deliver();
                 continue;
             }
-            if self.engine.state().outbox.is_empty() && self.engine.state().in_flight.is_none() {
+            if self.engine.state().outbox().is_empty() && self.engine.state().in_flight().is_none()
+            {
                 return;
             }
             self.now += 60_000;
@@ -532,7 +584,7 @@ impl Sim {
         }
         panic!(
             "did not drain after healing: {} waiting",
-            self.engine.state().outbox.len()
+            self.engine.state().outbox().len()
         );
     }
 
@@ -555,7 +607,7 @@ impl Sim {
         }
         // A session can be dead-lettered at two revisions, so ids undercount entries.
         assert!(
-            self.evicted.len() as u64 <= st.dead.evicted_items,
+            self.evicted.len() as u64 <= st.dead().evicted_items(),
             "evictions went uncounted"
         );
         let missing: Vec<&String> = self
@@ -591,7 +643,7 @@ impl Sim {
         }
         if self.profile == Profile::Transient {
             // Only what the server refuses is dead-lettered, each alone.
-            for e in &st.dead.entries {
+            for e in st.dead().entries() {
                 match &e.payload {
                     DeadPayload::Activities { items, .. } => assert!(
                         items.len() == 1 && self.bad.contains(&items[0].id),

@@ -21,11 +21,10 @@ use std::rc::{Rc, Weak};
 
 use futures_channel::oneshot;
 use reviewtime_core::config::Config;
-use reviewtime_core::state::Auth;
 use reviewtime_core::{Effect, Engine, Event, State, Status, UnixMillis};
 
 use crate::browser::{Browser, BrowserError, UserConfig};
-use crate::store::{self, Changes, Written};
+use crate::store::{self, Calls};
 
 /// Why a job was not committed. Nothing it carried was saved: its sender may repeat it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,15 +45,59 @@ impl From<BrowserError> for DriverError {
 
 type Answer = Box<dyn FnOnce(Result<(&Engine, UnixMillis), DriverError>)>;
 
-struct Job {
-    events: Vec<Event>,
-    answer: Answer,
+/// What the user or the shell decided: each becomes one of the engine's
+/// command methods, in the commit that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Sync now ([`Engine::sync_now`]).
+    SyncNow,
+    /// Retry failed syncs: one, or all when `None` ([`Engine::retry_dead`]).
+    RetryDead(Option<String>),
+    /// Discard failed syncs: one, or all when `None` ([`Engine::discard_dead`]).
+    DiscardDead(Option<String>),
+    /// Credentials were saved ([`Engine::sign_in`]).
+    SignIn,
+    /// The shell refused a message ([`Engine::rejected_input`]).
+    RejectedInput,
 }
 
-/// The snapshot as this worker last saved it.
-struct Cached {
-    state: State,
-    written: Written,
+/// One input of a job: what the browser or the network said, or a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Handled by [`Engine::handle`].
+    Event(Event),
+    /// Carried out by the engine's command method.
+    Command(Command),
+}
+
+impl From<Event> for Input {
+    fn from(event: Event) -> Self {
+        Input::Event(event)
+    }
+}
+
+impl From<Command> for Input {
+    fn from(command: Command) -> Self {
+        Input::Command(command)
+    }
+}
+
+impl Input {
+    fn apply(&self, engine: &mut Engine, now: UnixMillis) {
+        match self {
+            Input::Event(event) => engine.handle(event.clone(), now),
+            Input::Command(Command::SyncNow) => engine.sync_now(now),
+            Input::Command(Command::RetryDead(id)) => engine.retry_dead(id.as_deref(), now),
+            Input::Command(Command::DiscardDead(id)) => engine.discard_dead(id.as_deref(), now),
+            Input::Command(Command::SignIn) => engine.sign_in(now),
+            Input::Command(Command::RejectedInput) => engine.rejected_input(now),
+        }
+    }
+}
+
+struct Job {
+    inputs: Vec<Input>,
+    answer: Answer,
 }
 
 #[derive(Default)]
@@ -64,7 +107,8 @@ struct Inner {
     /// This worker life has loaded the state once (a later load, after a
     /// failed save dropped the cache, is not a new life).
     loaded: bool,
-    cache: Option<Cached>,
+    /// The engine as this worker last saved it: a write-through cache of storage.
+    cache: Option<Engine>,
     last_status: Option<Status>,
     stats: Stats,
 }
@@ -111,12 +155,12 @@ impl<B: Browser> Driver<B> {
         self.inner.borrow().stats
     }
 
-    /// Feeds `events` in the next commit and answers with `reply`, read from
-    /// the engine once the commit holding the events was saved. With no
-    /// events, a read: nothing is handled or written.
+    /// Feeds `inputs` in the next commit and answers with `reply`, read from
+    /// the engine once the commit holding them was saved. With no inputs, a
+    /// read: nothing is handled or written.
     pub async fn submit<R: 'static>(
         &self,
-        events: Vec<Event>,
+        inputs: Vec<Input>,
         reply: impl FnOnce(&Engine, UnixMillis) -> R + 'static,
     ) -> Result<R, DriverError> {
         let (tx, rx) = oneshot::channel();
@@ -125,7 +169,7 @@ impl<B: Browser> Driver<B> {
         });
         let start = {
             let mut inner = self.inner.borrow_mut();
-            inner.queue.push(Job { events, answer });
+            inner.queue.push(Job { inputs, answer });
             !std::mem::replace(&mut inner.draining, true)
         };
         if start {
@@ -154,14 +198,11 @@ impl<B: Browser> Driver<B> {
     async fn commit(&self, jobs: Vec<Job>) {
         self.inner.borrow_mut().stats.commits += 1;
         match self.apply(&jobs).await {
-            Ok((engine, now, written, outcome)) => {
+            Ok((engine, now, outcome)) => {
                 for job in jobs {
                     (job.answer)(Ok((&engine, now)));
                 }
-                self.inner.borrow_mut().cache = Some(Cached {
-                    state: engine.into_state(),
-                    written,
-                });
+                self.inner.borrow_mut().cache = Some(engine);
                 self.perform(outcome).await;
             }
             Err(e) => {
@@ -175,16 +216,13 @@ impl<B: Browser> Driver<B> {
     }
 
     /// Loads, handles, persists. Returns the engine and what is left to do.
-    async fn apply(
-        &self,
-        jobs: &[Job],
-    ) -> Result<(Engine, UnixMillis, Written, Outcome), DriverError> {
+    async fn apply(&self, jobs: &[Job]) -> Result<(Engine, UnixMillis, Outcome), DriverError> {
         let user = self.browser.user_config().await?;
         let cached = self.inner.borrow_mut().cache.take();
         let mut new_run = false;
         let mut new_life = false;
-        let (state, mut written, pending) = match cached {
-            Some(c) => (c.state, c.written, Changes::default()),
+        let (mut engine, pending) = match cached {
+            Some(engine) => (engine, Calls::default()),
             None => {
                 let entries = self.browser.load(store::PREFIX).await?;
                 new_run = !self.browser.browser_run_marked().await?;
@@ -194,19 +232,20 @@ impl<B: Browser> Driver<B> {
                 drop(inner);
                 let now = self.browser.now();
                 let loaded = store::load(entries, now, || self.fresh_state());
-                (loaded.state, loaded.written, loaded.pending)
+                let engine = Engine::loaded(loaded.state, loaded.meta, loaded.dead_stored);
+                (engine, loaded.pending)
             }
         };
         let now = self.browser.now();
-        let mut engine = Engine::new(configured(state, user));
+        engine.configure(configured(user));
         // A request left in flight by the last worker life died with it.
-        let orphan = new_life && engine.state().in_flight.is_some();
+        let orphan = new_life && engine.has_request_in_flight();
         let writes =
-            new_run || orphan || !pending.is_empty() || jobs.iter().any(|j| !j.events.is_empty());
+            new_run || orphan || !pending.is_empty() || jobs.iter().any(|j| !j.inputs.is_empty());
         let mut outcome = Outcome::default();
         if !writes {
             // A read: answered from the state as it is, nothing handled or saved.
-            return Ok((engine, now, written, outcome));
+            return Ok((engine, now, outcome));
         }
         if orphan {
             engine.handle(Event::WorkerStarted, now);
@@ -216,14 +255,14 @@ impl<B: Browser> Driver<B> {
             // last sign of the user, its tab ids are forgotten.
             engine.handle(Event::BrowserStarted, now);
         }
-        match (&engine.state().auth, user.paired) {
-            (Auth::Unpaired, true) => engine.handle(Event::SignedIn, now),
-            (Auth::Ready | Auth::Rejected { .. }, false) => engine.handle(Event::SignedOut, now),
+        match (engine.signed_in(), user.paired) {
+            (false, true) => engine.sign_in(now),
+            (true, false) => engine.sign_out(now),
             _ => {}
         }
         for job in jobs {
-            for event in &job.events {
-                engine.handle(event.clone(), now);
+            for input in &job.inputs {
+                input.apply(&mut engine, now);
             }
         }
         // Time moved: sessions may have gone idle, retries fallen due.
@@ -231,27 +270,28 @@ impl<B: Browser> Driver<B> {
         let mut pending = Some(pending);
         while let Some(effect) = engine.poll_effect() {
             match effect {
-                Effect::Persist => {
-                    let (changes, next) = store::changes(engine.state_mut(), &written);
-                    let changes = match pending.take() {
-                        Some(p) => store::merge(p, changes),
-                        None => changes,
+                Effect::Persist(changes) => {
+                    let calls = store::calls(&changes, engine.outbox());
+                    let calls = match pending.take() {
+                        Some(p) => store::merge(p, calls),
+                        None => calls,
                     };
-                    self.save(changes).await?;
-                    written = next;
+                    self.save(calls).await?;
+                    // Only now does the engine release the commit's requests.
+                    engine.persisted();
                     if std::mem::take(&mut new_run) {
                         self.browser.mark_browser_run().await?;
                     }
                 }
                 Effect::Send(request) => outcome.sends.push(request),
-                Effect::Wake { at } => outcome.wake = Some(at),
                 Effect::Notify(status) => outcome.status = Some(*status),
             }
         }
-        Ok((engine, now, written, outcome))
+        outcome.wake = engine.poll_timeout();
+        Ok((engine, now, outcome))
     }
 
-    async fn save(&self, changes: Changes) -> Result<(), DriverError> {
+    async fn save(&self, changes: Calls) -> Result<(), DriverError> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -280,7 +320,7 @@ impl<B: Browser> Driver<B> {
                     if let Some(me) = me.upgrade() {
                         let driver = me.clone();
                         me.browser.spawn(Box::pin(async move {
-                            let _ = driver.submit(vec![Event::Tick], |_, _| ()).await;
+                            let _ = driver.submit(vec![Event::Tick.into()], |_, _| ()).await;
                         }));
                     }
                 }),
@@ -296,7 +336,7 @@ impl<B: Browser> Driver<B> {
                     items: request.items,
                     result,
                 };
-                let _ = driver.submit(vec![response], |_, _| ()).await;
+                let _ = driver.submit(vec![response.into()], |_, _| ()).await;
             }));
         }
         if let Some(status) = outcome.status {
@@ -314,19 +354,17 @@ impl<B: Browser> Driver<B> {
     /// never repeat those of an earlier life.
     fn fresh_state(&self) -> State {
         let id = self.browser.random();
-        let mut state = State::new(format!("{id:016x}"), self.browser.random());
-        state.next_request_id = (self.browser.random() >> 24).max(1);
-        state
+        State::new(format!("{id:016x}"), self.browser.random())
+            .with_first_request_id(self.browser.random() >> 24)
     }
 }
 
 /// The tunables: code defaults, and the idle limit the user set.
-fn configured(mut state: State, user: UserConfig) -> State {
-    state.config = Config {
+fn configured(user: UserConfig) -> Config {
+    Config {
         idle_limit_ms: user.idle_limit_ms,
         ..Config::default()
-    };
-    state
+    }
 }
 
 #[derive(Default)]

@@ -19,4 +19,4 @@ pub mod commit;
 pub mod store;
 
 pub use browser::{Browser, BrowserError, Task, UserConfig};
-pub use commit::{Driver, DriverError, Stats};
+pub use commit::{Command, Driver, DriverError, Input, Stats};

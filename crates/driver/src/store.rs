@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 use reviewtime_core::dead_letter::{DeadLetter, DeadLetters, DeadPayload};
 use reviewtime_core::outbox::{ItemKey, Outbox, PendingActivity, PendingSession};
 use reviewtime_core::protocol::Activity;
-use reviewtime_core::{State, UnixMillis};
+use reviewtime_core::{Changes, State, UnixMillis};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -90,23 +90,16 @@ impl Unit {
     }
 }
 
-/// What was last written, to write only what changed.
-#[derive(Debug, Clone, Default)]
-pub struct Written {
-    meta: Option<String>,
-    dead: Option<(u64, u64, usize)>,
-}
-
 /// Storage calls that bring storage up to date with the state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Changes {
+pub struct Calls {
     /// Keys to write, in one call.
     pub write: Vec<(String, String)>,
     /// Keys to remove, after the write.
     pub remove: Vec<String>,
 }
 
-impl Changes {
+impl Calls {
     /// Whether storage is already up to date.
     pub fn is_empty(&self) -> bool {
         self.write.is_empty() && self.remove.is_empty()
@@ -123,11 +116,13 @@ impl Changes {
 pub struct Loaded {
     /// The state.
     pub state: State,
-    /// What storage holds of it.
-    pub written: Written,
+    /// The small part's text as storage holds it, if it was read as is.
+    pub meta: Option<String>,
+    /// Whether storage holds the dead-letter queue as loaded.
+    pub dead_stored: bool,
     /// What must be written or removed to finish loading (a migration, the
     /// removal of an unreadable value now held as a dead letter).
-    pub pending: Changes,
+    pub pending: Calls,
 }
 
 fn unreadable(key: &str, raw: &str, error: String, now: UnixMillis) -> DeadLetter {
@@ -169,7 +164,7 @@ pub fn load(
     let mut sessions = Vec::new();
     let mut activities = Vec::new();
     let mut bad: Vec<DeadLetter> = Vec::new();
-    let mut pending = Changes::default();
+    let mut pending = Calls::default();
     let mut item_keys = BTreeSet::new();
     for (key, raw) in entries {
         if key == META_KEY {
@@ -211,7 +206,7 @@ pub fn load(
         }
     }
 
-    let mut written = Written::default();
+    let mut stored_meta = None;
     let (mut state, migrated) = match (meta, legacy) {
         (Some(raw), legacy) => {
             if legacy.is_some() {
@@ -220,7 +215,7 @@ pub fn load(
             }
             match State::from_json(&raw) {
                 Ok(state) => {
-                    written.meta = Some(raw);
+                    stored_meta = Some(raw);
                     (state, false)
                 }
                 Err(e) => {
@@ -234,7 +229,7 @@ pub fn load(
             match State::from_json(&raw) {
                 Ok(mut state) => {
                     // Its items join any found under their own keys.
-                    let outbox = std::mem::take(&mut state.outbox);
+                    let outbox = state.take_outbox();
                     sessions.extend(outbox.sessions().iter().cloned());
                     activities.extend(outbox.activities().iter().cloned().map(|mut a| {
                         a.seq = 0; // numbered afresh below
@@ -253,8 +248,8 @@ pub fn load(
     };
 
     let mut dead_read = false;
-    let mut dead_letters = match dead {
-        None => std::mem::take(&mut state.dead),
+    let dead_letters = match dead {
+        None => state.take_dead(),
         Some(raw) => match serde_json::from_str::<DeadLetters>(&raw) {
             Ok(d) => {
                 dead_read = !migrated;
@@ -266,37 +261,25 @@ pub fn load(
             }
         },
     };
-    let cap = state.config.dead_letter_cap;
-    if !bad.is_empty() {
-        state.recovered_corrupt = state.recovered_corrupt.saturating_add(1);
-        state.last_error = Some(format!(
-            "{} stored part(s) could not be read: they are listed as failed syncs",
-            bad.len()
-        ));
-    }
-    for entry in bad {
-        dead_letters.push(entry, cap);
-    }
-    state.dead = dead_letters;
-    if dead_read {
-        let d = &state.dead;
-        written.dead = Some((d.added, d.released, d.entries.len()));
-    }
-
+    // Storage holds the queue as loaded only if it was read as is and no
+    // unreadable part joins it now.
+    let dead_stored = dead_read && bad.is_empty();
     let loaded_seqs: Vec<u64> = activities.iter().map(|a| a.seq).collect();
-    state.outbox = Outbox::from_items(sessions, activities);
+    let outbox = Outbox::from_items(sessions, activities);
+    state.attach(outbox, dead_letters);
+    state.recover(bad);
     // Items renumbered on load (a layout without positions, or duplicates)
     // and units missing from storage are written afresh; stale keys go.
     let renumbered = {
         let seqs: BTreeSet<u64> = loaded_seqs.iter().copied().collect();
         seqs.len() != loaded_seqs.len()
             || state
-                .outbox
+                .outbox()
                 .activities()
                 .iter()
                 .any(|a| !seqs.contains(&a.seq))
     };
-    let units: BTreeSet<Unit> = state.outbox.all_keys().iter().map(Unit::of).collect();
+    let units: BTreeSet<Unit> = state.outbox().all_keys().iter().map(Unit::of).collect();
     let keys: BTreeSet<String> = units.iter().map(Unit::key).collect();
     pending.remove.extend(item_keys.difference(&keys).cloned());
     let missing: Vec<Unit> = units
@@ -305,11 +288,11 @@ pub fn load(
         .collect();
     pending
         .write
-        .extend(unit_values(&state.outbox, missing).write);
-    let _ = state.outbox.take_changes();
+        .extend(unit_values(state.outbox(), missing).write);
     Loaded {
         state,
-        written,
+        meta: stored_meta,
+        dead_stored,
         pending,
     }
 }
@@ -383,53 +366,35 @@ fn salvage(raw: &str, now: UnixMillis) -> Vec<DeadLetter> {
     found
 }
 
-fn unit_values(outbox: &Outbox, units: impl IntoIterator<Item = Unit>) -> Changes {
-    let mut changes = Changes::default();
+fn unit_values(outbox: &Outbox, units: impl IntoIterator<Item = Unit>) -> Calls {
+    let mut calls = Calls::default();
     for unit in units {
         match unit.value(outbox) {
-            Some(text) => changes.write.push((unit.key(), text)),
+            Some(text) => calls.write.push((unit.key(), text)),
             // Nothing of it waits any more (acknowledged or dead-lettered).
-            None => changes.remove.push(unit.key()),
+            None => calls.remove.push(unit.key()),
         }
     }
-    changes
+    calls
 }
 
-/// What to write so storage holds `state`: the outbox items its journal names,
-/// and the meta and dead sections if they changed since `written`. Takes the
-/// journal; call [`Written::commit`] once the calls succeeded.
-pub fn changes(state: &mut State, written: &Written) -> (Changes, Written) {
-    let journal: BTreeSet<Unit> = state.outbox.take_changes().iter().map(Unit::of).collect();
-    let mut changes = unit_values(&state.outbox, journal);
-    // The meta section is the state without its outbox and dead letters,
-    // which are moved out (not copied) while it is encoded.
-    let outbox = std::mem::take(&mut state.outbox);
-    let dead = std::mem::take(&mut state.dead);
-    let meta = state.to_json();
-    state.outbox = outbox;
-    state.dead = dead;
-    let mut next = written.clone();
-    if written.meta.as_deref() != Some(meta.as_str()) {
-        changes.write.push((META_KEY.to_string(), meta.clone()));
-        next.meta = Some(meta);
+/// The storage calls that carry out an engine's [`Changes`]: the outbox
+/// units holding the items it names (read from `outbox`, the engine's), and
+/// the small part and the dead-letter queue when they changed.
+pub fn calls(changes: &Changes, outbox: &Outbox) -> Calls {
+    let units: BTreeSet<Unit> = changes.items.iter().map(Unit::of).collect();
+    let mut calls = unit_values(outbox, units);
+    if let Some(meta) = &changes.meta {
+        calls.write.push((META_KEY.to_string(), meta.clone()));
     }
-    // Entries never change once added: the counts say whether the queue did.
-    let sig = (
-        state.dead.added,
-        state.dead.released,
-        state.dead.entries.len(),
-    );
-    if written.dead != Some(sig) {
-        if let Ok(text) = serde_json::to_string(&state.dead) {
-            changes.write.push((DEAD_KEY.to_string(), text));
-            next.dead = Some(sig);
-        }
+    if let Some(dead) = &changes.dead {
+        calls.write.push((DEAD_KEY.to_string(), dead.clone()));
     }
-    (changes, next)
+    calls
 }
 
 /// `first`, then `later`, as one set of calls: writes in one call, then removals.
-pub fn merge(mut first: Changes, later: Changes) -> Changes {
+pub fn merge(mut first: Calls, later: Calls) -> Calls {
     let removed: BTreeSet<&String> = later.remove.iter().collect();
     first.write.retain(|(k, _)| !removed.contains(k));
     let written: BTreeSet<String> = later.write.iter().map(|(k, _)| k.clone()).collect();
@@ -465,7 +430,7 @@ mod tests {
                         repo: "r".into(),
                         number: 1,
                     },
-                    tab: None,
+                    view: None,
                 }),
                 visible: true,
                 focused: true,
@@ -488,7 +453,20 @@ mod tests {
         e
     }
 
-    fn apply(storage: &mut BTreeMap<String, String>, changes: &Changes) {
+    /// Polls the engine's commit as the driver does: the storage calls of its
+    /// persist, acknowledged at once.
+    fn persist(e: &mut Engine) -> Calls {
+        let mut out = Calls::default();
+        while let Some(effect) = e.poll_effect() {
+            if let reviewtime_core::Effect::Persist(changes) = effect {
+                out = calls(&changes, e.outbox());
+                e.persisted();
+            }
+        }
+        out
+    }
+
+    fn apply(storage: &mut BTreeMap<String, String>, changes: &Calls) {
         for (k, v) in &changes.write {
             storage.insert(k.clone(), v.clone());
         }
@@ -507,7 +485,7 @@ mod tests {
     fn what_is_written_loads_back_equal() {
         let mut e = engine_with(5);
         let mut storage = BTreeMap::new();
-        let (changes, _) = changes(e.state_mut(), &Written::default());
+        let changes = persist(&mut e);
         apply(&mut storage, &changes);
         assert_eq!(
             storage
@@ -526,7 +504,7 @@ mod tests {
     fn a_commit_writes_what_changed_not_the_queue() {
         let cost = |queued: usize| {
             let mut e = engine_with(queued);
-            let (_, written) = changes(e.state_mut(), &Written::default());
+            let _ = persist(&mut e);
             e.handle(
                 Event::Activity {
                     tab: 1,
@@ -536,7 +514,7 @@ mod tests {
                 },
                 T + 1,
             );
-            let (c, _) = changes(e.state_mut(), &written);
+            let c = persist(&mut e);
             (c.write.len(), c.bytes())
         };
         let (keys_empty, bytes_empty) = cost(0);
@@ -553,8 +531,8 @@ mod tests {
     #[test]
     fn nothing_changed_writes_nothing() {
         let mut e = engine_with(3);
-        let (_, written) = changes(e.state_mut(), &Written::default());
-        let (again, _) = changes(e.state_mut(), &written);
+        let _ = persist(&mut e);
+        let again = persist(&mut e);
         assert!(again.is_empty(), "{again:?}");
     }
 
@@ -567,11 +545,11 @@ mod tests {
         let mut storage = BTreeMap::new();
         storage.insert(LEGACY_KEY.to_string(), raw.to_string());
         let loaded = reload(&storage);
-        assert_eq!(loaded.state.outbox.len(), e.state().outbox.len());
-        assert_eq!(loaded.state.install_id, "test");
+        assert_eq!(loaded.state.outbox().len(), e.state().outbox().len());
+        assert_eq!(loaded.state.install_id(), "test");
         assert_eq!(
-            loaded.state.config,
-            reviewtime_core::config::Config::default()
+            loaded.state.config(),
+            &reviewtime_core::config::Config::default()
         );
         assert!(loaded.pending.remove.contains(&LEGACY_KEY.to_string()));
         let migrated: Vec<PendingActivity> = loaded
@@ -592,14 +570,14 @@ mod tests {
         let mut storage = BTreeMap::new();
         storage.insert(LEGACY_KEY.to_string(), raw.to_string());
         let loaded = reload(&storage);
-        let dead = &loaded.state.dead.entries;
+        let dead = &loaded.state.dead().entries();
         let items: usize = dead.iter().map(|d| d.payload.item_count() as usize).sum();
         // The session start, the three actions (one batch), and the text itself.
         assert_eq!(dead.len(), 3, "{dead:?}");
         assert_eq!(items, 1 + 3 + 1);
         assert!(dead.iter().any(|d| matches!(&d.payload, DeadPayload::Unreadable { raw: r, .. } if r.contains("\"version\":99"))));
-        assert_eq!(loaded.state.install_id, "fresh");
-        assert_eq!(loaded.state.recovered_corrupt, 1);
+        assert_eq!(loaded.state.install_id(), "fresh");
+        assert_eq!(loaded.state.counters().recovered_corrupt, 1);
     }
 
     #[test]
@@ -607,19 +585,19 @@ mod tests {
         // 70 actions: seqs 1..=63 in chunk 0, 64..=70 in chunk 1.
         let mut e = engine_with(70);
         let mut storage = BTreeMap::new();
-        let (c, _) = changes(e.state_mut(), &Written::default());
+        let c = persist(&mut e);
         apply(&mut storage, &c);
         let victim = format!("{ACTIVITY_PREFIX}{:08x}", 1);
         assert!(storage.contains_key(&victim));
         storage.insert(victim.clone(), "{not json".into());
         storage.insert(META_KEY.into(), "garbage".into());
         let loaded = reload(&storage);
-        assert_eq!(loaded.state.outbox.activities().len(), 63);
-        assert_eq!(loaded.state.outbox.sessions().len(), 1);
+        assert_eq!(loaded.state.outbox().activities().len(), 63);
+        assert_eq!(loaded.state.outbox().sessions().len(), 1);
         let keys: Vec<&str> = loaded
             .state
-            .dead
-            .entries
+            .dead()
+            .entries()
             .iter()
             .filter_map(|d| match &d.payload {
                 DeadPayload::Unreadable { key, .. } => Some(key.as_str()),
@@ -629,6 +607,6 @@ mod tests {
         assert_eq!(keys.len(), 2);
         assert!(keys.contains(&victim.as_str()) && keys.contains(&META_KEY));
         assert!(loaded.pending.remove.contains(&victim));
-        assert_eq!(loaded.state.install_id, "fresh");
+        assert_eq!(loaded.state.install_id(), "fresh");
     }
 }

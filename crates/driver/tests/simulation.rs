@@ -37,7 +37,7 @@ use reviewtime_core::rng::{Rng, SplitMix64};
 use reviewtime_core::session::PrPage;
 use reviewtime_core::{Event, HttpResult, Request, State, Status, UnixMillis};
 use reviewtime_driver::store;
-use reviewtime_driver::{Browser, BrowserError, Driver, Task, UserConfig};
+use reviewtime_driver::{Browser, BrowserError, Command, Driver, Input, Task, UserConfig};
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -386,12 +386,12 @@ impl Sim {
     /// A caller (a listener in sw.js): submits `events` as a task of this worker life.
     fn submit(
         &mut self,
-        events: Vec<Event>,
+        inputs: Vec<Input>,
         on_ok: impl FnOnce(&reviewtime_core::Engine) + 'static,
     ) {
         let driver = self.driver();
         let task = async move {
-            let _ = driver.submit(events, move |engine, _| on_ok(engine)).await;
+            let _ = driver.submit(inputs, move |engine, _| on_ok(engine)).await;
         };
         self.driver().browser().spawn(Box::pin(task));
     }
@@ -415,7 +415,7 @@ impl Sim {
                 repo: "widgets".into(),
                 number: n,
             },
-            tab: None,
+            view: None,
         };
         let sessions = self.sessions.clone();
         self.submit(
@@ -424,9 +424,10 @@ impl Sim {
                 page: Some(page),
                 visible: true,
                 focused: true,
-            }],
+            }
+            .into()],
             move |engine| {
-                if let Some(s) = engine.state().reviews.session_of(tab) {
+                if let Some(s) = engine.state().reviews().session_of(tab) {
                     sessions.borrow_mut().insert(s.id.clone());
                 }
             },
@@ -464,9 +465,9 @@ impl Sim {
             client_id: Some(id.clone()),
             at: Some(at),
         };
-        self.submit(vec![event], move |engine| {
+        self.submit(vec![event.into()], move |engine| {
             answered.borrow_mut().insert(id.clone());
-            if engine.state().outbox.contains_activity(&id) {
+            if engine.state().outbox().contains_activity(&id) {
                 recorded.borrow_mut().insert(id);
             }
         });
@@ -631,11 +632,11 @@ impl Sim {
             25..=29 => {
                 if let Some(&tab) = self.pick_tab() {
                     self.tabs.remove(&tab);
-                    self.submit(vec![Event::TabClosed { tab }], |_| {});
+                    self.submit(vec![Event::TabClosed { tab }.into()], |_| {});
                 }
             }
-            30..=32 => self.submit(vec![Event::Alarm], |_| {}),
-            33..=34 => self.submit(vec![Event::SyncNow], |_| {}),
+            30..=32 => self.submit(vec![Event::Alarm.into()], |_| {}),
+            33..=34 => self.submit(vec![Command::SyncNow.into()], |_| {}),
             35..=39 => self.read_only_probe(),
             40..=49 => self.complete_storage(),
             50..=57 => self.complete_fetch(),
@@ -720,7 +721,7 @@ impl Sim {
         // Nothing stored yet (only reads so far): the worker's fresh state is all there is.
         let fresh = mine.clone();
         let mut stored = store::load(entries, self.world.now.get(), || fresh).state;
-        stored.config = mine.config.clone();
+        stored.set_config(mine.config().clone());
         if stored != mine {
             let a = serde_json::to_string_pretty(&stored).unwrap();
             let b = serde_json::to_string_pretty(&mine).unwrap();
@@ -745,8 +746,9 @@ impl Sim {
                     Event::OpenTabs {
                         tabs: Vec::new(),
                         listed_at: self.world.now.get(),
-                    },
-                    Event::SyncNow,
+                    }
+                    .into(),
+                    Command::SyncNow.into(),
                 ],
                 |_| {},
             );
@@ -765,7 +767,7 @@ impl Sim {
                 let entries: Vec<(String, String)> =
                     self.world.storage.borrow().clone().into_iter().collect();
                 let st = store::load(entries, 0, || State::new("x", 0)).state;
-                st.outbox.is_empty() && st.reviews.sessions.is_empty()
+                st.outbox().is_empty() && st.reviews().sessions().len() == 0
             };
             if drained {
                 break;
@@ -784,14 +786,14 @@ impl Sim {
             self.world.storage.borrow().clone().into_iter().collect();
         let st = store::load(entries, 0, || State::new("x", 0)).state;
         assert!(
-            st.outbox.is_empty(),
+            st.outbox().is_empty(),
             "seed {seed}: {} items never sent",
-            st.outbox.len()
+            st.outbox().len()
         );
         assert!(
-            st.dead.entries.is_empty(),
+            st.dead().entries().is_empty(),
             "seed {seed}: dead letters {:?}",
-            st.dead.entries
+            st.dead().entries()
         );
         for id in self.recorded.borrow().iter() {
             assert!(

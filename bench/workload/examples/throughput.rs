@@ -1,5 +1,5 @@
 //! Events per second through the engine, natively:
-//! `cargo run --release -p reviewtime-core --example throughput -- [EVENTS]`.
+//! `cargo run --release -p reviewtime-workload --example throughput -- [EVENTS]`.
 
 fn main() {
     let events: usize = std::env::args()
@@ -9,7 +9,7 @@ fn main() {
     let mut rates = Vec::new();
     for seed in 0..5 {
         let started = std::time::Instant::now();
-        let effects = reviewtime_core::workload::run(seed, events);
+        let effects = reviewtime_workload::run(seed, events);
         let secs = started.elapsed().as_secs_f64();
         rates.push(events as f64 / secs);
         assert!(effects > events, "every event produces effects");

@@ -1,14 +1,16 @@
 //! A reproducible synthetic workload for benchmarks: a reviewer across five
 //! tabs, with activities, visibility changes, closes, alarms, and a server that
 //! answers every request. Used natively (`examples/throughput.rs`) and in wasm
-//! (`tests/throughput.rs`) so both numbers measure the same thing.
+//! (the root crate's `tests/throughput.rs`) so both numbers measure the same
+//! thing. It drives the engine as a shell does: each event is one commit
+//! (handle, persist, persisted, send).
 
 use reviewtime_protocol::{ActivityKind, BatchAck, PullRef, SessionAck, SessionRecord};
 
-use crate::engine::{Effect, Engine, Event, HttpResult};
-use crate::rng::{Rng, SplitMix64};
-use crate::session::PrPage;
-use crate::state::State;
+use reviewtime_core::rng::{Rng, SplitMix64};
+use reviewtime_core::session::PrPage;
+use reviewtime_core::state::InFlightItems;
+use reviewtime_core::{Effect, Engine, Event, HttpResult, State};
 
 /// Drives a fresh engine through `events` events and returns how many effects it produced.
 pub fn run(seed: u64, events: usize) -> usize {
@@ -16,8 +18,8 @@ pub fn run(seed: u64, events: usize) -> usize {
     let mut engine = Engine::new(State::new("bench", seed));
     let mut now = 1_700_000_000_000i64;
     let mut effects = 0;
-    let mut pending: Vec<(u64, String, String, crate::state::InFlightItems)> = Vec::new();
-    engine.handle(Event::SignedIn, now);
+    let mut pending: Vec<(u64, String, String, InFlightItems)> = Vec::new();
+    engine.sign_in(now);
     let mut tabs = [1i64, 2, 3, 4, 5];
     for _ in 0..events {
         now += rng.up_to(400) as i64;
@@ -33,7 +35,7 @@ pub fn run(seed: u64, events: usize) -> usize {
                         repo: "widgets".into(),
                         number: tab as u64,
                     },
-                    tab: None,
+                    view: None,
                 }),
                 visible: true,
                 focused: rng.up_to(1) == 0,
@@ -61,8 +63,10 @@ pub fn run(seed: u64, events: usize) -> usize {
         engine.handle(event, now);
         while let Some(effect) = engine.poll_effect() {
             effects += 1;
-            if let Effect::Send(r) = effect {
-                pending.push((r.id, r.path, r.body, r.items));
+            match effect {
+                Effect::Persist(_) => engine.persisted(),
+                Effect::Send(r) => pending.push((r.id, r.path, r.body, r.items)),
+                Effect::Notify(_) => {}
             }
         }
     }
