@@ -15,6 +15,16 @@ fn comment() -> Event {
     }
 }
 
+/// Tab `tab` shows PR `n`, visible and in front.
+fn shown(tab: i64, n: u64) -> Event {
+    Event::Page {
+        tab,
+        page: Some(pr(n)),
+        visible: true,
+        focused: true,
+    }
+}
+
 fn attempts(h: &Harness) -> Vec<u32> {
     let st = h.engine.state();
     st.outbox()
@@ -546,4 +556,77 @@ fn the_items_of_a_failed_batch_retry_together() {
         .map(|a| a.retry.retry_at)
         .collect();
     assert_eq!(times.len(), 1, "one retry time for the whole batch");
+}
+
+#[test]
+fn no_request_leaves_before_its_persist_is_acknowledged() {
+    let mut h = Harness::new();
+    h.engine.handle(shown(1, 7), h.now);
+    let Some(Effect::Persist(changes)) = h.engine.poll_effect() else {
+        panic!("a commit starts with its persist");
+    };
+    // The session's start is in the changes, with the small part.
+    assert_eq!(changes.items.len(), 1, "{changes:?}");
+    assert!(changes.meta.is_some());
+    // Not acknowledged: nothing more, however often the shell asks.
+    for _ in 0..3 {
+        assert_eq!(h.engine.poll_effect(), None);
+    }
+    h.engine.persisted();
+    let rest: Vec<Effect> = std::iter::from_fn(|| h.engine.poll_effect()).collect();
+    assert!(
+        matches!(&rest[..], [Effect::Send(r), Effect::Notify(_)] if r.path.contains("/sessions/")),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn a_persist_not_acknowledged_is_owed_again_and_holds_its_request_back() {
+    let mut h = Harness::new();
+    h.engine.handle(shown(1, 7), h.now);
+    let Some(Effect::Persist(first)) = h.engine.poll_effect() else {
+        panic!("a commit starts with its persist");
+    };
+    // The shell handles another input without acknowledging the write.
+    h.now += 10;
+    h.engine.handle(comment(), h.now);
+    let Some(Effect::Persist(second)) = h.engine.poll_effect() else {
+        panic!("the next effect is a persist again");
+    };
+    assert!(
+        first.items.is_subset(&second.items),
+        "the unacknowledged items are owed: {first:?} then {second:?}"
+    );
+    assert_eq!(second.items.len(), 2, "the start and the comment");
+    assert_eq!(h.engine.poll_effect(), None);
+    h.engine.persisted();
+    let sends = Harness::sends(&h.effects());
+    assert_eq!(sends.len(), 1, "the start goes once, after the write");
+}
+
+#[test]
+fn a_commit_that_changes_nothing_writes_nothing() {
+    let mut h = Harness::new();
+    h.open(1, 7);
+    h.handle(Event::Tick);
+    let effects = h.handle(Event::Tick);
+    let Some(Effect::Persist(changes)) = effects.first() else {
+        panic!("{effects:?}");
+    };
+    assert!(changes.is_empty(), "{changes:?}");
+}
+
+#[test]
+fn user_commands_are_methods_with_the_same_commit() {
+    let mut h = Harness::new();
+    h.engine.sync_now(h.now);
+    assert!(matches!(h.engine.poll_effect(), Some(Effect::Persist(_))));
+    assert_eq!(
+        h.engine.poll_effect(),
+        None,
+        "released only after the write"
+    );
+    h.engine.persisted();
+    assert!(matches!(h.engine.poll_effect(), Some(Effect::Notify(_))));
+    assert_eq!(h.engine.poll_effect(), None);
 }
