@@ -78,7 +78,7 @@ pub struct Session {
     /// Active milliseconds as of `last_seen`: what a session ended there counts.
     #[serde(default)]
     pub seen_active_ms: i64,
-    /// Active milliseconds settled so far.
+    /// Active milliseconds counted so far (a running clock adds to it when it stops).
     pub active_ms: i64,
     /// Since when active time is running, if it is.
     pub active_since: Option<UnixMillis>,

@@ -383,7 +383,7 @@ impl Engine {
         if let Phase::Persisting { items, .. } = std::mem::take(&mut self.phase) {
             self.state.outbox.owe(items);
         }
-        self.settle_time(now);
+        self.pass_time(now);
     }
 
     /// After an input: start what may go, and owe a persist and a status.
@@ -418,7 +418,7 @@ impl Engine {
     /// Applies the passing of time up to `now`: ends sessions idle past the
     /// limit (at their last sign of the user), lifts a hold that ran out,
     /// forgets an in-flight marker past its expiry.
-    fn settle_time(&mut self, now: UnixMillis) {
+    fn pass_time(&mut self, now: UnixMillis) {
         if self.seen.is_none_or(|t| now < t) {
             self.clamp_times(now);
         }
