@@ -351,7 +351,7 @@ async fn handle_message(message: Message, sender: Sender) -> Result<Reply, Shell
         Message::DeadLetters => {
             read(|e, now| Reply::DeadLetters {
                 status: e.status(now),
-                dead_letters: e.dead_letters().entries().iter().cloned().collect(),
+                dead_letters: e.state().dead().entries().iter().cloned().collect(),
             })
             .await
         }

@@ -314,7 +314,7 @@ impl Sim {
         while let Some(e) = queue.pop() {
             self.engine.handle(e, self.now);
             if std::env::var("REVIEW_TRACE").is_ok() {
-                let r = self.engine.reviews();
+                let r = self.engine.state().reviews();
                 for s in r.sessions() {
                     let k = &s.id;
                     let rs = self.reference.open.get(&s.pr.number);

@@ -40,9 +40,8 @@ mod send;
 use std::collections::{BTreeSet, VecDeque};
 
 use crate::config::Config;
-use crate::dead_letter::DeadLetters;
 use crate::outbox::{ItemKey, Outbox};
-use crate::session::{Reviews, TabId};
+use crate::session::TabId;
 use crate::state::{Auth, Link, State};
 use crate::status::Status;
 use crate::UnixMillis;
@@ -134,16 +133,6 @@ impl Engine {
     /// [`Changes::items`] here.
     pub fn outbox(&self) -> &Outbox {
         &self.state.outbox
-    }
-
-    /// The failed syncs.
-    pub fn dead_letters(&self) -> &DeadLetters {
-        &self.state.dead
-    }
-
-    /// Tabs, presence and open sessions.
-    pub fn reviews(&self) -> &Reviews {
-        &self.state.reviews
     }
 
     /// Whether a session is open in `tab`.
